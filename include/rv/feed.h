@@ -1,0 +1,53 @@
+/*
+ * feed: parsers for the external feed formats. One file per format under
+ * ingest/ (feed_ooni.c, feed_ioda.c, feed_gdelt.c, feed_acled.c,
+ * feed_ndjson.c), each with its mapping table to the taxonomy.
+ *
+ * A parser reads a whole payload (a file or an HTTP body) and calls
+ * sink->emit() for each good event (validated with rv_event_validate, its
+ * source set to sink->source, a stable id derived from the feed's own id)
+ * and sink->reject() with a line/record number and a specific message for
+ * each bad record; it never stops at a bad record. A payload that is not
+ * of the format at all returns RV_EINVAL with ERR set. Reentrant; any
+ * thread.
+ */
+#ifndef RV_FEED_H
+#define RV_FEED_H
+
+#include <stddef.h>
+
+#include "rv/err.h"
+#include "rv/event.h"
+
+struct rv_feed_sink {
+    const char *source; /* the feed's configured name: becomes ev->source */
+    /* Takes EV (must release it). Return non-zero to stop parsing. */
+    int (*emit)(void *arg, struct rv_event *ev);
+    /* RECORD: 1-based line or record number; MSG: "field: reason". */
+    void (*reject)(void *arg, size_t record, const char *msg);
+    void *arg;
+};
+
+/* Formats: "ndjson", "ooni", "ioda", "gdelt", "acled". */
+typedef int (*rv_feed_parse_fn)(const char *buf, size_t len, const struct rv_feed_sink *sink,
+                                struct rv_errbuf *err);
+
+/* Parser for FORMAT, or NULL if unknown. */
+rv_feed_parse_fn rv_feed_parser(const char *format);
+
+int rv_feed_parse_ndjson(const char *buf, size_t len, const struct rv_feed_sink *sink,
+                         struct rv_errbuf *err);
+/* OONI API JSON: /measurements pages, /aggregation results, /measurement_meta. */
+int rv_feed_parse_ooni(const char *buf, size_t len, const struct rv_feed_sink *sink,
+                       struct rv_errbuf *err);
+/* IODA v2 JSON: /signals/raw, /outages/alerts, /outages/events. */
+int rv_feed_parse_ioda(const char *buf, size_t len, const struct rv_feed_sink *sink,
+                       struct rv_errbuf *err);
+/* GDELT 2.0 events export: the tab-separated 61 columns, or its .zip. */
+int rv_feed_parse_gdelt(const char *buf, size_t len, const struct rv_feed_sink *sink,
+                        struct rv_errbuf *err);
+/* ACLED export CSV (header row) or API JSON envelope. */
+int rv_feed_parse_acled(const char *buf, size_t len, const struct rv_feed_sink *sink,
+                        struct rv_errbuf *err);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * writer: the one LMDB writer thread, with group commit.
+ *
+ * Any thread submits write requests (events + cursors + alerts); the
+ * writer thread takes every request waiting (up to opts.max_events),
+ * commits them in one rv_store_put_batch() -- one fsync for all -- then
+ * calls each request's done() on the writer thread. A request is durable
+ * when done() runs with rc == RV_OK. Nothing here calls zmq: callers wake
+ * their own threads from done() (eventfd, condvar).
+ *
+ * Threads: rv_writer_submit*() from any thread. done() and the hooks run
+ * on the writer thread and must not block.
+ */
+#ifndef RV_WRITER_H
+#define RV_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rv/store.h"
+
+struct rv_writer;
+struct rv_write_req;
+
+typedef void (*rv_write_done_fn)(struct rv_write_req *req, void *arg);
+
+/* Owned by the submitter; it must stay valid until done() is called.
+ * The writer reads evs/cur/al and fills res, rc, err. */
+struct rv_write_req {
+    const struct rv_event *evs; /* events, may be NULL if n == 0 */
+    size_t n;
+    const struct rv_cursor_rec *cur;
+    size_t nc;
+    const struct rv_alert_rec *al;
+    size_t na;
+    struct rv_put_result *res; /* n entries, filled before done() */
+    int rc;                    /* RV_OK when committed */
+    struct rv_errbuf err;      /* detail when rc != RV_OK */
+    rv_write_done_fn done;     /* called once, on the writer thread */
+    void *arg;
+    struct rv_write_req *next_; /* writer-internal */
+};
+
+struct rv_writer_hooks {
+    /* Called on the writer thread: at start (e.g. to create a zmq socket
+     * owned by that thread), after each commit with the committed log seq
+     * range (first > last when only cursors/alerts were written), and at
+     * stop. Any may be NULL. */
+    void (*on_start)(void *arg);
+    void (*on_commit)(void *arg, uint64_t first_seq, uint64_t last_seq, uint64_t last_alert_seq);
+    void (*on_stop)(void *arg);
+    void *arg;
+};
+
+struct rv_writer_opts {
+    size_t max_events;      /* events per transaction (default 10000) */
+    size_t queue_events;    /* events queued before submit says RV_EAGAIN (default 100000) */
+    unsigned max_delay_us;  /* wait this long for more after the first request (default 0:
+                               batches form while the previous commit syncs) */
+    unsigned retry_ms;      /* wait before retrying after RV_EFULL (default 1000) */
+    unsigned flush_ms;      /* rollup checkpoint tick when idle (default 1000) */
+};
+
+void rv_writer_opts_default(struct rv_writer_opts *o);
+
+/* Starts the writer thread on ST (borrowed; close it after
+ * rv_writer_free). OPTS and HOOKS may be NULL.
+ * Errors: RV_ENOMEM, RV_EIO (thread). */
+int rv_writer_new(struct rv_store *st, const struct rv_writer_opts *opts,
+                  const struct rv_writer_hooks *hooks, struct rv_writer **out);
+
+/* Queues REQ. RV_EAGAIN when the queue holds queue_events already (REQ
+ * not queued; a request larger than the whole queue is still taken when
+ * the queue is empty). RV_EINVAL after stop began. */
+int rv_writer_submit(struct rv_writer *w, struct rv_write_req *req);
+
+/* Queues REQ (waiting for room) and waits for it to commit. Returns
+ * req->rc, or RV_ETIMEDOUT after TIMEOUT_MS (0 = no limit) -- then REQ is
+ * still owned by the writer until done() runs, so only use a timeout with
+ * heap requests. REQ's done/arg are overwritten. */
+int rv_writer_submit_wait(struct rv_writer *w, struct rv_write_req *req, unsigned timeout_ms);
+
+/* Number of events waiting. Any thread. */
+size_t rv_writer_queued(struct rv_writer *w);
+
+/* Commits everything queued, stops the thread, frees. Accepts NULL;
+ * sets *w to NULL. Every queued request gets done() before return. */
+void rv_writer_free(struct rv_writer **w);
+
+#endif
