@@ -46,6 +46,8 @@ struct rv_store_opts {
     unsigned rollup_flush_ms;   /* checkpoint interval (default 1000) */
     size_t rollup_flush_bins;   /* checkpoint when this many bins are dirty (default 65536) */
     bool read_only;             /* open for reading only (rvctl query) */
+    bool meta_only;             /* admin tools beside a running daemon (rvctl token): no rollup
+                                   rebuild or checkpoint; only rv_store_meta_put writes */
     bool no_sync;               /* tests/bench only: MDB_NOSYNC. Never in production */
 };
 

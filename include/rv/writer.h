@@ -75,9 +75,10 @@ int rv_writer_new(struct rv_store *st, const struct rv_writer_opts *opts,
 int rv_writer_submit(struct rv_writer *w, struct rv_write_req *req);
 
 /* Queues REQ (waiting for room) and waits for it to commit. Returns
- * req->rc, or RV_ETIMEDOUT after TIMEOUT_MS (0 = no limit) -- then REQ is
- * still owned by the writer until done() runs, so only use a timeout with
- * heap requests. REQ's done/arg are overwritten. */
+ * req->rc, or RV_ETIMEDOUT when no room came within TIMEOUT_MS (0 = no
+ * limit; REQ not queued then). Once queued it waits for the commit, which
+ * always completes (a full disk is retried until space returns or the
+ * writer stops). REQ's done/arg are overwritten. */
 int rv_writer_submit_wait(struct rv_writer *w, struct rv_write_req *req, unsigned timeout_ms);
 
 /* Number of events waiting. Any thread. */

@@ -1,0 +1,1420 @@
+/*
+ * store: the LMDB environment and the only code that calls mdb_*.
+ *
+ * Why rollups live in memory between checkpoints: a durable LMDB commit
+ * syncs every page it dirtied, and rollup bins of thousands of series are
+ * scattered over the `series` tree. Updating them in every commit would
+ * dirty as many pages as the events themselves. Instead the writer keeps
+ * the bins touched since the last checkpoint in a hash table, writes them
+ * once a checkpoint together with the log seq they cover, and rebuilds
+ * them from `log` after a crash. Correctness: the in-memory bins are
+ * exactly "checkpointed value + deltas of log records past rollup_seq".
+ */
+#include <assert.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "rv/log.h"
+#include "rv/store.h"
+#include "rv/taxonomy.h"
+#include "rv/timeutil.h"
+
+#define MB (1024UL * 1024UL)
+#define SERIES_KEY_LEN 12
+#define BIN_VAL_LEN 96
+#define LOG_HDR 8 /* ingest_ms before the encoded event */
+
+/* One in-memory bin (writer thread only). */
+struct mbin {
+    unsigned char key[SERIES_KEY_LEN];
+    struct rv_bin b;
+    bool dirty;
+    struct mbin *next; /* hash chain */
+};
+
+struct src_ent {
+    char name[RV_SOURCE_MAX + 1];
+    uint16_t id;
+    struct src_ent *next;
+};
+
+struct rv_store {
+    MDB_env *env;
+    MDB_dbi db_events, db_log, db_series, db_alerts, db_cursors, db_meta;
+    struct rv_store_opts opts;
+    char dir[1024];
+    pthread_rwlock_t resize; /* readers hold rd over a txn; writer takes wr to resize */
+    size_t map_size;         /* current map size (writer) */
+
+    _Atomic uint64_t last_seq;       /* last committed log seq */
+    _Atomic uint64_t last_alert_seq; /* last committed alert seq */
+    uint64_t epoch;
+
+    /* writer-thread state */
+    struct mbin **bins; /* hash table of bins touched since the checkpoint */
+    size_t nbuckets, nbins, ndirty;
+    uint64_t rollup_seq;      /* log seq covered by the checkpoint in `series` */
+    uint64_t last_flush_ns;
+    struct src_ent *srcs;     /* source name -> id cache */
+    uint16_t next_src;        /* next source id to assign */
+    uint8_t *enc;             /* encode buffer */
+    size_t enc_cap;
+
+    /* stats (any thread) */
+    _Atomic uint64_t st_commits, st_accepted, st_dup, st_commit_ns, st_commit_last, st_resizes,
+        st_full, st_flushes;
+};
+
+/* --------------------------------------------------------- helpers */
+
+static void be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int map_err(int mrc, struct rv_errbuf *err, const char *what)
+{
+    if (mrc == MDB_MAP_FULL)
+        return rv_err_set(err, RV_EFULL, "store: %s: map full at its maximum size", what);
+    if (mrc == ENOSPC || mrc == EFBIG || mrc == EDQUOT)
+        return rv_err_set(err, RV_EFULL, "store: %s: disk full (%s)", what, mdb_strerror(mrc));
+    if (mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND || mrc == MDB_INVALID)
+        return rv_err_set(err, RV_ECORRUPT, "store: %s: %s", what, mdb_strerror(mrc));
+    return rv_err_set(err, RV_EIO, "store: %s: %s", what, mdb_strerror(mrc));
+}
+
+int64_t rv_bin_start(int64_t t, int res)
+{
+    int64_t w = res == RV_RES_1M ? 60000 : res == RV_RES_1H ? 3600000 : 86400000;
+    int64_t q = t / w;
+    if (t < 0 && q * w != t)
+        q--;
+    return q * w;
+}
+
+const char *rv_res_name(int res)
+{
+    static const char *n[] = {"1m", "1h", "1d"};
+    return (res >= 0 && res < RV_RES_COUNT) ? n[res] : NULL;
+}
+
+int rv_res_from_name(const char *s)
+{
+    for (int i = 0; s && i < RV_RES_COUNT; i++)
+        if (strcmp(s, rv_res_name(i)) == 0)
+            return i;
+    return -1;
+}
+
+static void series_key(unsigned char *k, const char *country, int v, int res, int64_t start)
+{
+    k[0] = (unsigned char)country[0];
+    k[1] = (unsigned char)country[1];
+    k[2] = (unsigned char)v;
+    k[3] = (unsigned char)res;
+    be64(k + 4, (uint64_t)start);
+}
+
+static void bin_from_key(struct rv_bin *b, const unsigned char *k)
+{
+    b->country[0] = (char)k[0];
+    b->country[1] = (char)k[1];
+    b->country[2] = '\0';
+    b->violation = k[2];
+    b->res = k[3];
+    b->start_ms = (int64_t)get_be64(k + 4);
+}
+
+static void bin_encode(const struct rv_bin *b, unsigned char *v)
+{
+    memset(v, 0, BIN_VAL_LEN);
+    memcpy(v, &b->events, 8);
+    memcpy(v + 8, &b->count, 8);
+    memcpy(v + 16, &b->weight, 8);
+    memcpy(v + 24, &b->n_sources, 2);
+    memcpy(v + 26, b->sources, 2 * RV_STORE_MAX_SOURCES_PER_BIN);
+    memcpy(v + 58, &b->probe_n, 8);
+    memcpy(v + 66, &b->probe_min, 8);
+    memcpy(v + 74, &b->probe_max, 8);
+    memcpy(v + 82, &b->probe_sum, 8);
+}
+
+static int bin_decode(struct rv_bin *b, const unsigned char *k, const MDB_val *v)
+{
+    const unsigned char *p = v->mv_data;
+    if (v->mv_size != BIN_VAL_LEN)
+        return RV_ECORRUPT;
+    memset(b, 0, sizeof(*b));
+    bin_from_key(b, k);
+    memcpy(&b->events, p, 8);
+    memcpy(&b->count, p + 8, 8);
+    memcpy(&b->weight, p + 16, 8);
+    memcpy(&b->n_sources, p + 24, 2);
+    memcpy(b->sources, p + 26, 2 * RV_STORE_MAX_SOURCES_PER_BIN);
+    memcpy(&b->probe_n, p + 58, 8);
+    memcpy(&b->probe_min, p + 66, 8);
+    memcpy(&b->probe_max, p + 74, 8);
+    memcpy(&b->probe_sum, p + 82, 8);
+    if (b->n_sources > RV_STORE_MAX_SOURCES_PER_BIN)
+        return RV_ECORRUPT;
+    return RV_OK;
+}
+
+/* Read txn with the resize lock held; handles another process growing the map. */
+static int rd_begin(struct rv_store *st, MDB_txn **txn, struct rv_errbuf *err)
+{
+    int mrc;
+    pthread_rwlock_rdlock(&st->resize);
+    mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    if (mrc == MDB_MAP_RESIZED) {
+        pthread_rwlock_unlock(&st->resize);
+        pthread_rwlock_wrlock(&st->resize);
+        mdb_env_set_mapsize(st->env, 0);
+        pthread_rwlock_unlock(&st->resize);
+        pthread_rwlock_rdlock(&st->resize);
+        mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    }
+    if (mrc) {
+        pthread_rwlock_unlock(&st->resize);
+        return map_err(mrc, err, "read txn");
+    }
+    return RV_OK;
+}
+
+static void rd_end(struct rv_store *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+}
+
+/* Write txn: the map may have been grown by another process. */
+static int wr_begin(struct rv_store *st, MDB_txn **txn, struct rv_errbuf *err)
+{
+    int mrc = mdb_txn_begin(st->env, NULL, 0, txn);
+    if (mrc == MDB_MAP_RESIZED) {
+        pthread_rwlock_wrlock(&st->resize);
+        mdb_env_set_mapsize(st->env, 0);
+        pthread_rwlock_unlock(&st->resize);
+        mrc = mdb_txn_begin(st->env, NULL, 0, txn);
+    }
+    return mrc ? map_err(mrc, err, "write txn") : RV_OK;
+}
+
+/* Doubles the map. Caller has no txn open. */
+static int grow_map(struct rv_store *st, struct rv_errbuf *err)
+{
+    size_t next = st->map_size * 2;
+    int mrc;
+
+    if (st->map_size >= st->opts.map_size_max)
+        return rv_err_set(err, RV_EFULL, "store: map full at its maximum size %zu MiB",
+                          st->opts.map_size_max / MB);
+    if (next > st->opts.map_size_max)
+        next = st->opts.map_size_max;
+    pthread_rwlock_wrlock(&st->resize);
+    mrc = mdb_env_set_mapsize(st->env, next);
+    pthread_rwlock_unlock(&st->resize);
+    if (mrc)
+        return map_err(mrc, err, "grow map");
+    rv_log_info("store", "map grown from_mib=%zu to_mib=%zu", st->map_size / MB, next / MB);
+    st->map_size = next;
+    atomic_fetch_add(&st->st_resizes, 1);
+    return RV_OK;
+}
+
+/* ------------------------------------------------- in-memory bins */
+
+static uint64_t hash_key(const unsigned char *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < SERIES_KEY_LEN; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void bins_clear(struct rv_store *st)
+{
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (struct mbin *b = st->bins[i], *n; b; b = n) {
+            n = b->next;
+            free(b);
+        }
+        st->bins[i] = NULL;
+    }
+    st->nbins = st->ndirty = 0;
+}
+
+static int bins_grow(struct rv_store *st)
+{
+    size_t nb = st->nbuckets ? st->nbuckets * 2 : 4096;
+    struct mbin **t = calloc(nb, sizeof(*t));
+    if (!t)
+        return RV_ENOMEM;
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (struct mbin *b = st->bins[i], *n; b; b = n) {
+            n = b->next;
+            size_t h = hash_key(b->key) & (nb - 1);
+            b->next = t[h];
+            t[h] = b;
+        }
+    }
+    free(st->bins);
+    st->bins = t;
+    st->nbuckets = nb;
+    return RV_OK;
+}
+
+/* The bin for KEY: from memory, else loaded from `series` in TXN (or new). */
+static struct mbin *bin_get(struct rv_store *st, MDB_txn *txn, const unsigned char *key, int *rc)
+{
+    size_t h;
+    struct mbin *b;
+    MDB_val k = {SERIES_KEY_LEN, (void *)key}, v;
+    int mrc;
+
+    /* grow only while loading (TXN set): the post-commit adds must not fail */
+    if (txn && st->nbins * 4 >= st->nbuckets * 3 && (*rc = bins_grow(st)))
+        return NULL;
+    h = hash_key(key) & (st->nbuckets - 1);
+    for (b = st->bins[h]; b; b = b->next)
+        if (memcmp(b->key, key, SERIES_KEY_LEN) == 0)
+            return b;
+    if (!txn) {
+        *rc = RV_EINVAL; /* our bug: a post-commit add of a bin not loaded */
+        return NULL;
+    }
+    b = calloc(1, sizeof(*b));
+    if (!b) {
+        *rc = RV_ENOMEM;
+        return NULL;
+    }
+    memcpy(b->key, key, SERIES_KEY_LEN);
+    mrc = mdb_get(txn, st->db_series, &k, &v);
+    if (mrc == 0) {
+        if (bin_decode(&b->b, key, &v)) {
+            free(b);
+            *rc = RV_ECORRUPT;
+            return NULL;
+        }
+    } else if (mrc == MDB_NOTFOUND) {
+        bin_from_key(&b->b, key);
+    } else {
+        free(b);
+        *rc = RV_EIO;
+        return NULL;
+    }
+    b->next = st->bins[h];
+    st->bins[h] = b;
+    st->nbins++;
+    return b;
+}
+
+static void bin_add(struct rv_bin *b, const struct rv_event *ev, uint16_t src)
+{
+    int i;
+    b->events++;
+    if (ev->kind == RV_KIND_PROBE) {
+        if (ev->has_value) {
+            if (b->probe_n == 0 || ev->value < b->probe_min)
+                b->probe_min = ev->value;
+            if (b->probe_n == 0 || ev->value > b->probe_max)
+                b->probe_max = ev->value;
+            b->probe_sum += ev->value;
+            b->probe_n++;
+        }
+    } else {
+        b->count += ev->count;
+        b->weight += (double)ev->count * ev->confidence * ev->severity / 3.0;
+    }
+    for (i = 0; i < b->n_sources; i++)
+        if (b->sources[i] == src)
+            return;
+    if (b->n_sources < RV_STORE_MAX_SOURCES_PER_BIN)
+        b->sources[b->n_sources++] = src;
+}
+
+/* Adds EV to its three bins (loading them in TXN as needed). */
+static int rollup_add(struct rv_store *st, MDB_txn *txn, const struct rv_event *ev, uint16_t src)
+{
+    for (int r = 0; r < RV_RES_COUNT; r++) {
+        unsigned char key[SERIES_KEY_LEN];
+        int rc = RV_OK;
+        struct mbin *b;
+        series_key(key, ev->country, ev->violation, r, rv_bin_start(ev->time_ms, r));
+        if (!(b = bin_get(st, txn, key, &rc)))
+            return rc;
+        bin_add(&b->b, ev, src);
+        if (!b->dirty) {
+            b->dirty = true;
+            st->ndirty++;
+        }
+    }
+    return RV_OK;
+}
+
+/* ------------------------------------------------------- sources */
+
+static struct src_ent *src_find(struct rv_store *st, const char *name)
+{
+    for (struct src_ent *s = st->srcs; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+/* Id of NAME, assigning and writing a new one in TXN if needed. New
+ * entries are cached at once; a failed txn clears the cache (see
+ * src_reset) so nothing uncommitted survives. */
+static int src_id(struct rv_store *st, MDB_txn *txn, const char *name, uint16_t *id,
+                  bool *added)
+{
+    struct src_ent *s = src_find(st, name);
+    char mk[8 + RV_SOURCE_MAX];
+    MDB_val k, v;
+    int mrc;
+
+    if (s) {
+        *id = s->id;
+        return RV_OK;
+    }
+    snprintf(mk, sizeof(mk), "src:%s", name);
+    k.mv_size = strlen(mk);
+    k.mv_data = mk;
+    mrc = mdb_get(txn, st->db_meta, &k, &v);
+    if (mrc == 0 && v.mv_size == 2) {
+        memcpy(id, v.mv_data, 2);
+    } else if (mrc == MDB_NOTFOUND) {
+        if (st->next_src == UINT16_MAX)
+            return RV_ETOOBIG;
+        *id = st->next_src++;
+        v.mv_size = 2;
+        v.mv_data = id;
+        if ((mrc = mdb_put(txn, st->db_meta, &k, &v, 0)))
+            return mrc;
+        *added = true;
+    } else {
+        return mrc ? mrc : RV_ECORRUPT;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return RV_ENOMEM;
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->id = *id;
+    s->next = st->srcs;
+    st->srcs = s;
+    return RV_OK;
+}
+
+static void src_reset(struct rv_store *st)
+{
+    for (struct src_ent *s = st->srcs, *n; s; s = n) {
+        n = s->next;
+        free(s);
+    }
+    st->srcs = NULL;
+}
+
+/* next_src from meta: the count of src: keys. */
+static int src_load_next(struct rv_store *st, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    MDB_val k = {4, "src:"}, v;
+    int mrc = mdb_cursor_open(txn, st->db_meta, &c);
+    uint16_t max = 0;
+    bool any = false;
+
+    if (mrc)
+        return mrc;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint16_t id;
+        if (k.mv_size < 4 || memcmp(k.mv_data, "src:", 4) != 0)
+            break;
+        if (v.mv_size == 2) {
+            memcpy(&id, v.mv_data, 2);
+            if (!any || id > max)
+                max = id;
+            any = true;
+        }
+    }
+    mdb_cursor_close(c);
+    st->next_src = any ? (uint16_t)(max + 1) : 1;
+    return 0;
+}
+
+/* --------------------------------------------------------- open */
+
+void rv_store_opts_default(struct rv_store_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->map_size = 256 * MB;
+    o->map_size_max = (size_t)1 << 40;
+    o->rollup_flush_ms = 1000;
+    o->rollup_flush_bins = 65536;
+}
+
+static int meta_get_u64(MDB_txn *txn, MDB_dbi db, const char *name, uint64_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int mrc = mdb_get(txn, db, &k, &v);
+    if (mrc)
+        return mrc;
+    if (v.mv_size != 8)
+        return MDB_CORRUPTED;
+    *out = get_be64(v.mv_data);
+    return 0;
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi db, const char *name, uint64_t val)
+{
+    unsigned char b[8];
+    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+    be64(b, val);
+    return mdb_put(txn, db, &k, &v, 0);
+}
+
+static int last_key_u64(MDB_txn *txn, MDB_dbi db, uint64_t *out)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int mrc = mdb_cursor_open(txn, db, &c);
+    if (mrc)
+        return mrc;
+    mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (mrc == MDB_NOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (mrc)
+        return mrc;
+    if (k.mv_size != 8)
+        return MDB_CORRUPTED;
+    *out = get_be64(k.mv_data);
+    return 0;
+}
+
+static int open_dbs(struct rv_store *st, MDB_txn *txn, unsigned flags)
+{
+    int mrc;
+    if ((mrc = mdb_dbi_open(txn, "events", flags, &st->db_events)) ||
+        (mrc = mdb_dbi_open(txn, "log", flags, &st->db_log)) ||
+        (mrc = mdb_dbi_open(txn, "series", flags, &st->db_series)) ||
+        (mrc = mdb_dbi_open(txn, "alerts", flags, &st->db_alerts)) ||
+        (mrc = mdb_dbi_open(txn, "cursors", flags, &st->db_cursors)) ||
+        (mrc = mdb_dbi_open(txn, "meta", flags, &st->db_meta)))
+        return mrc;
+    return 0;
+}
+
+static int rebuild_rollups(struct rv_store *st, struct rv_errbuf *err);
+
+int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_store **out,
+                  struct rv_errbuf *err)
+{
+    struct rv_store *st = calloc(1, sizeof(*st));
+    MDB_txn *txn = NULL;
+    struct stat sb;
+    unsigned envflags = MDB_NOTLS, dbflags = MDB_CREATE;
+    uint64_t schema = 0, v;
+    int mrc, rc;
+
+    if (!st)
+        return rv_err_set(err, RV_ENOMEM, "store: out of memory");
+    pthread_rwlock_init(&st->resize, NULL);
+    if (opts)
+        st->opts = *opts;
+    else
+        rv_store_opts_default(&st->opts);
+    if (!st->opts.map_size)
+        st->opts.map_size = 256 * MB;
+    if (!st->opts.map_size_max)
+        st->opts.map_size_max = (size_t)1 << 40;
+    if (!st->opts.rollup_flush_bins)
+        st->opts.rollup_flush_bins = 65536;
+    snprintf(st->dir, sizeof(st->dir), "%s", dir);
+
+    if (stat(dir, &sb) != 0) {
+        if (st->opts.read_only) {
+            rc = rv_err_set(err, RV_ENOTFOUND, "store: no store at '%s'", dir);
+            goto fail_nenv;
+        }
+        if (mkdir(dir, 0700) != 0) {
+            rc = rv_err_set(err, RV_EIO, "store: cannot create '%s': %s", dir, strerror(errno));
+            goto fail_nenv;
+        }
+    } else if (!S_ISDIR(sb.st_mode)) {
+        rc = rv_err_set(err, RV_EINVAL, "store: '%s' is not a directory", dir);
+        goto fail_nenv;
+    }
+    if (st->opts.read_only) {
+        char p[1100];
+        snprintf(p, sizeof(p), "%s/data.mdb", dir);
+        if (stat(p, &sb) != 0) {
+            rc = rv_err_set(err, RV_ENOTFOUND, "store: no store at '%s'", dir);
+            goto fail_nenv;
+        }
+        envflags |= MDB_RDONLY;
+        dbflags = 0;
+    }
+    if (st->opts.no_sync)
+        envflags |= MDB_NOSYNC;
+    if ((mrc = mdb_env_create(&st->env))) {
+        rc = map_err(mrc, err, "env create");
+        goto fail_nenv;
+    }
+    mdb_env_set_maxdbs(st->env, 8);
+    mdb_env_set_maxreaders(st->env, 254);
+    /* an existing file larger than map_size: LMDB keeps the larger size */
+    mdb_env_set_mapsize(st->env, st->opts.map_size);
+    if ((mrc = mdb_env_open(st->env, dir, envflags, 0600))) {
+        rc = mrc == EACCES ? rv_err_set(err, RV_EPERM, "store: '%s': permission denied", dir)
+                           : map_err(mrc, err, "open");
+        goto fail;
+    }
+    {
+        MDB_envinfo info;
+        mdb_env_info(st->env, &info);
+        st->map_size = info.me_mapsize;
+    }
+    if ((mrc = mdb_txn_begin(st->env, NULL, st->opts.read_only ? MDB_RDONLY : 0, &txn))) {
+        rc = map_err(mrc, err, "begin");
+        goto fail;
+    }
+    if ((mrc = open_dbs(st, txn, dbflags))) {
+        rc = mrc == MDB_NOTFOUND ? rv_err_set(err, RV_ECORRUPT,
+                                              "store: '%s' is not a rightsview store", dir)
+                                 : map_err(mrc, err, "open databases");
+        goto fail;
+    }
+    mrc = meta_get_u64(txn, st->db_meta, "schema", &schema);
+    if (mrc == MDB_NOTFOUND) {
+        MDB_stat ls;
+        mdb_stat(txn, st->db_log, &ls);
+        if (st->opts.read_only || ls.ms_entries > 0) {
+            rc = rv_err_set(err, RV_ECORRUPT, "store: '%s' has no schema version", dir);
+            goto fail;
+        }
+        if (getrandom(&st->epoch, sizeof(st->epoch), 0) != sizeof(st->epoch))
+            st->epoch = (uint64_t)rv_now_ms() ^ (uint64_t)rv_mono_ns();
+        st->epoch &= (1ULL << 53) - 1; /* exact in JSON numbers */
+        if ((mrc = meta_put_u64(txn, st->db_meta, "schema", RV_STORE_SCHEMA)) ||
+            (mrc = meta_put_u64(txn, st->db_meta, "epoch", st->epoch))) {
+            rc = map_err(mrc, err, "write meta");
+            goto fail;
+        }
+        schema = RV_STORE_SCHEMA;
+    } else if (mrc) {
+        rc = map_err(mrc, err, "read schema");
+        goto fail;
+    }
+    if (schema != RV_STORE_SCHEMA) {
+        rc = rv_err_set(err, RV_EVERSION,
+                        "store: '%s' has schema version %llu, this build reads version %d", dir,
+                        (unsigned long long)schema, RV_STORE_SCHEMA);
+        goto fail;
+    }
+    if ((mrc = meta_get_u64(txn, st->db_meta, "epoch", &st->epoch))) {
+        rc = map_err(mrc, err, "read epoch");
+        goto fail;
+    }
+    if ((mrc = last_key_u64(txn, st->db_log, &v))) {
+        rc = map_err(mrc, err, "read log");
+        goto fail;
+    }
+    {
+        uint64_t floor_seq = 0;
+        if (meta_get_u64(txn, st->db_meta, "seq_floor", &floor_seq) == 0 && floor_seq > v)
+            v = floor_seq;
+    }
+    atomic_store(&st->last_seq, v);
+    if ((mrc = last_key_u64(txn, st->db_alerts, &v))) {
+        rc = map_err(mrc, err, "read alerts");
+        goto fail;
+    }
+    atomic_store(&st->last_alert_seq, v);
+    if (meta_get_u64(txn, st->db_meta, "rollup_seq", &st->rollup_seq) != 0)
+        st->rollup_seq = 0;
+    if ((mrc = src_load_next(st, txn))) {
+        rc = map_err(mrc, err, "read sources");
+        goto fail;
+    }
+    if (st->opts.read_only) {
+        mdb_txn_abort(txn);
+    } else if ((mrc = mdb_txn_commit(txn))) {
+        txn = NULL;
+        rc = map_err(mrc, err, "create");
+        goto fail;
+    }
+    txn = NULL;
+    st->last_flush_ns = rv_mono_ns();
+    if (!st->opts.read_only && !st->opts.meta_only && (rc = rebuild_rollups(st, err)))
+        goto fail;
+    *out = st;
+    return RV_OK;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(st->env);
+fail_nenv:
+    pthread_rwlock_destroy(&st->resize);
+    free(st);
+    return rc;
+}
+
+void rv_store_close(struct rv_store **stp)
+{
+    struct rv_store *st = stp ? *stp : NULL;
+    if (!st)
+        return;
+    if (!st->opts.read_only && !st->opts.meta_only && st->ndirty) {
+        struct rv_errbuf err;
+        if (rv_store_flush(st, &err))
+            rv_log_warn("store", "final checkpoint failed reason=\"%s\" (rebuilt at next open)",
+                        err.msg);
+    }
+    bins_clear(st);
+    free(st->bins);
+    src_reset(st);
+    free(st->enc);
+    mdb_env_close(st->env);
+    pthread_rwlock_destroy(&st->resize);
+    free(st);
+    *stp = NULL;
+}
+
+/* -------------------------------------------------------- writes */
+
+static int ensure_enc(struct rv_store *st, size_t need)
+{
+    if (need <= st->enc_cap)
+        return RV_OK;
+    size_t cap = need < 4096 ? 4096 : need * 2;
+    uint8_t *p = realloc(st->enc, cap);
+    if (!p)
+        return RV_ENOMEM;
+    st->enc = p;
+    st->enc_cap = cap;
+    return RV_OK;
+}
+
+/* An accepted event waiting for its rollup after commit. */
+struct pend {
+    const struct rv_event *ev;
+    uint16_t src;
+};
+
+static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
+                    const struct rv_cursor_rec *cur, size_t nc, const struct rv_alert_rec *al,
+                    size_t na, struct rv_put_result *res, struct pend *pend, size_t *npend,
+                    struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    uint64_t seq = atomic_load(&st->last_seq), aseq = atomic_load(&st->last_alert_seq);
+    int64_t now = rv_now_ms();
+    size_t np = 0, ndup = 0;
+    int mrc = 0, rc;
+    bool src_added = false;
+    uint16_t next_src_save = st->next_src;
+
+    if ((rc = wr_begin(st, &txn, err)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const struct rv_event *ev = &evs[i];
+        char kbuf[RV_SOURCE_MAX + 1 + RV_ID_MAX + 1];
+        size_t sl = strlen(ev->source), il = strlen(ev->id);
+        unsigned char sb[8];
+        MDB_val k = {sl + 1 + il, kbuf}, v = {8, sb};
+        uint16_t sid;
+
+        memcpy(kbuf, ev->source, sl + 1);
+        memcpy(kbuf + sl + 1, ev->id, il);
+        be64(sb, seq + 1);
+        mrc = mdb_put(txn, st->db_events, &k, &v, MDB_NOOVERWRITE);
+        if (mrc == MDB_KEYEXIST) {
+            res[i].outcome = RV_OUT_DUPLICATE;
+            res[i].seq = v.mv_size == 8 ? get_be64(v.mv_data) : 0;
+            ndup++;
+            continue;
+        }
+        if (mrc)
+            goto mdb_fail;
+        seq++;
+        {
+            size_t need = LOG_HDR + rv_event_encoded_size(ev);
+            unsigned char kb[8];
+            MDB_val lk = {8, kb}, lv;
+            if ((rc = ensure_enc(st, need)))
+                goto fail_rc;
+            memcpy(st->enc, &now, 8);
+            rc = rv_event_encode(ev, st->enc + LOG_HDR, st->enc_cap - LOG_HDR);
+            if (rc < 0)
+                goto fail_rc;
+            lv.mv_size = need;
+            lv.mv_data = st->enc;
+            be64(kb, seq);
+            if ((mrc = mdb_put(txn, st->db_log, &lk, &lv, MDB_APPEND)))
+                goto mdb_fail;
+        }
+        if ((mrc = src_id(st, txn, ev->source, &sid, &src_added))) {
+            if (mrc < 0) {
+                rc = mrc;
+                goto fail_rc;
+            }
+            goto mdb_fail;
+        }
+        res[i].outcome = RV_OUT_ACCEPTED;
+        res[i].seq = seq;
+        pend[np].ev = ev;
+        pend[np].src = sid;
+        np++;
+    }
+    for (size_t i = 0; i < nc; i++) {
+        size_t kl = cur[i].name ? strlen(cur[i].name) : 0;
+        MDB_val k = {kl, (void *)cur[i].name}, v = {cur[i].len, (void *)cur[i].val};
+        if (kl == 0 || kl > 200) {
+            rc = rv_err_set(err, RV_EINVAL, "cursor: name must be 1..200 bytes");
+            goto fail_rc;
+        }
+        if ((mrc = mdb_put(txn, st->db_cursors, &k, &v, 0)))
+            goto mdb_fail;
+    }
+    for (size_t i = 0; i < na; i++) {
+        unsigned char kb[8];
+        MDB_val k = {8, kb}, v = {al[i].len, (void *)al[i].json};
+        if (al[i].seq <= aseq) {
+            rc = rv_err_set(err, RV_EINVAL, "alert: seq %llu not above the last stored %llu",
+                            (unsigned long long)al[i].seq, (unsigned long long)aseq);
+            goto fail_rc;
+        }
+        aseq = al[i].seq;
+        be64(kb, aseq);
+        if ((mrc = mdb_put(txn, st->db_alerts, &k, &v, MDB_APPEND)))
+            goto mdb_fail;
+    }
+    /* Load (not yet change) every bin the accepted events touch, inside
+     * this txn, so that after commit the in-memory update cannot fail. */
+    for (size_t i = 0; i < np; i++) {
+        for (int r = 0; r < RV_RES_COUNT; r++) {
+            unsigned char key[SERIES_KEY_LEN];
+            series_key(key, pend[i].ev->country, pend[i].ev->violation, r,
+                       rv_bin_start(pend[i].ev->time_ms, r));
+            rc = RV_OK;
+            if (!bin_get(st, txn, key, &rc))
+                goto fail_rc;
+        }
+    }
+    {
+        uint64_t t0 = rv_mono_ns(), dt;
+        mrc = mdb_txn_commit(txn);
+        txn = NULL;
+        dt = rv_mono_ns() - t0;
+        if (mrc)
+            goto mdb_fail;
+        atomic_store(&st->st_commit_last, dt);
+        atomic_fetch_add(&st->st_commit_ns, dt);
+    }
+    atomic_store(&st->last_seq, seq);
+    atomic_store(&st->last_alert_seq, aseq);
+    atomic_fetch_add(&st->st_commits, 1);
+    atomic_fetch_add(&st->st_accepted, np);
+    atomic_fetch_add(&st->st_dup, ndup);
+    *npend = np;
+    return RV_OK;
+mdb_fail:
+    rc = map_err(mrc, err, "commit");
+fail_rc:
+    if (rc == RV_ENOMEM)
+        rv_err_set(err, rc, "store: out of memory");
+    else if (rc == RV_ETOOBIG && !err->msg[0])
+        rv_err_set(err, rc, "store: event too big to encode");
+    if (txn)
+        mdb_txn_abort(txn);
+    if (src_added) {
+        src_reset(st); /* drop uncommitted ids; reloaded from meta on demand */
+        st->next_src = next_src_save;
+    }
+    if (mrc == MDB_MAP_FULL)
+        return MDB_MAP_FULL; /* the caller grows the map and retries */
+    return rc;
+}
+
+int rv_store_put_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
+                       const struct rv_cursor_rec *cur, size_t nc, const struct rv_alert_rec *al,
+                       size_t na, struct rv_put_result *res, struct rv_errbuf *err)
+{
+    struct pend *pend = NULL;
+    size_t npend = 0;
+    int rc;
+
+    rv_err_clear(err);
+    if (st->opts.read_only || st->opts.meta_only)
+        return rv_err_set(err, RV_EPERM, "store: opened read-only");
+    if (n && !(pend = malloc(n * sizeof(*pend))))
+        return rv_err_set(err, RV_ENOMEM, "store: out of memory");
+    for (;;) {
+        rc = do_batch(st, evs, n, cur, nc, al, na, res, pend, &npend, err);
+        if (rc != MDB_MAP_FULL)
+            break;
+        rv_err_clear(err);
+        if ((rc = grow_map(st, err)))
+            break;
+    }
+    if (rc == RV_EFULL)
+        atomic_fetch_add(&st->st_full, 1);
+    if (rc == RV_OK) {
+        /* Bins were loaded in the txn: these adds cannot fail. */
+        for (size_t i = 0; i < npend; i++) {
+            int r = rollup_add(st, NULL, pend[i].ev, pend[i].src);
+            assert(r == RV_OK);
+            (void)r;
+        }
+        if (st->ndirty >= st->opts.rollup_flush_bins ||
+            (st->opts.rollup_flush_ms &&
+             rv_mono_ns() - st->last_flush_ns >= (uint64_t)st->opts.rollup_flush_ms * 1000000u)) {
+            struct rv_errbuf ferr;
+            if (rv_store_flush(st, &ferr))
+                rv_log_warn("store", "rollup checkpoint failed reason=\"%s\"", ferr.msg);
+        }
+    }
+    free(pend);
+    return rc;
+}
+
+static int do_flush(struct rv_store *st, struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    int mrc, rc;
+    uint64_t seq = atomic_load(&st->last_seq);
+
+    if ((rc = wr_begin(st, &txn, err)))
+        return rc;
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (struct mbin *b = st->bins[i]; b; b = b->next) {
+            unsigned char vb[BIN_VAL_LEN];
+            MDB_val k = {SERIES_KEY_LEN, b->key}, v = {BIN_VAL_LEN, vb};
+            if (!b->dirty)
+                continue;
+            bin_encode(&b->b, vb);
+            if ((mrc = mdb_put(txn, st->db_series, &k, &v, 0)))
+                goto fail;
+        }
+    }
+    if ((mrc = meta_put_u64(txn, st->db_meta, "rollup_seq", seq)))
+        goto fail;
+    if ((mrc = mdb_txn_commit(txn)))
+        return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : map_err(mrc, err, "checkpoint");
+    st->rollup_seq = seq;
+    return RV_OK;
+fail:
+    mdb_txn_abort(txn);
+    return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : map_err(mrc, err, "checkpoint");
+}
+
+int rv_store_flush(struct rv_store *st, struct rv_errbuf *err)
+{
+    int rc;
+
+    rv_err_clear(err);
+    if (st->opts.read_only || st->opts.meta_only)
+        return RV_OK;
+    st->last_flush_ns = rv_mono_ns();
+    if (st->ndirty == 0 && st->rollup_seq == atomic_load(&st->last_seq))
+        return RV_OK;
+    for (;;) {
+        rc = do_flush(st, err);
+        if (rc != MDB_MAP_FULL)
+            break;
+        if ((rc = grow_map(st, err)))
+            break;
+    }
+    if (rc == RV_OK) {
+        bins_clear(st); /* every bin is now in `series`; reload on demand */
+        atomic_fetch_add(&st->st_flushes, 1);
+    } else if (rc == RV_EFULL) {
+        atomic_fetch_add(&st->st_full, 1);
+    }
+    return rc;
+}
+
+/* Bins from log records past the checkpoint. */
+static int rebuild_rollups(struct rv_store *st, struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    unsigned char kb[8];
+    MDB_val k = {8, kb}, v;
+    size_t n = 0;
+    int mrc, rc = RV_OK;
+
+    if (st->rollup_seq >= atomic_load(&st->last_seq))
+        return RV_OK;
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_log, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "rebuild");
+    }
+    be64(kb, st->rollup_seq + 1);
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct rv_event ev;
+        uint16_t sid = 0;
+        bool added = false;
+        if (v.mv_size < LOG_HDR || rv_event_decode((char *)v.mv_data + LOG_HDR,
+                                                   v.mv_size - LOG_HDR, &ev)) {
+            rc = rv_err_set(err, RV_ECORRUPT, "store: log record %llu is corrupt",
+                            (unsigned long long)get_be64(k.mv_data));
+            break;
+        }
+        /* source ids of committed events are in meta already */
+        if ((rc = src_id(st, txn, ev.source, &sid, &added)) || added) {
+            rv_event_release(&ev);
+            rc = rv_err_set(err, RV_ECORRUPT, "store: source '%s' has no id", ev.source);
+            break;
+        }
+        rc = rollup_add(st, txn, &ev, sid);
+        rv_event_release(&ev);
+        if (rc) {
+            rv_err_set(err, rc, "store: rebuild: %s", rv_strerror(rc));
+            break;
+        }
+        n++;
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    if (rc)
+        return rc;
+    rv_log_info("store", "rollups rebuilt from log events=%zu from_seq=%llu", n,
+                (unsigned long long)st->rollup_seq + 1);
+    return rv_store_flush(st, err);
+}
+
+int rv_store_retention(struct rv_store *st, int64_t horizon_ms, int64_t now_ms, size_t *deleted,
+                       struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int64_t cutoff = now_ms - horizon_ms;
+    size_t n = 0;
+    uint64_t last_del = 0;
+    int mrc, rc;
+
+    if (deleted)
+        *deleted = 0;
+    if ((rc = rv_store_flush(st, err)))
+        return rc;
+    if ((rc = wr_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_log, &c)))
+        goto fail;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        int64_t ing;
+        uint64_t seq = get_be64(k.mv_data);
+        if (v.mv_size < LOG_HDR || seq > st->rollup_seq)
+            break;
+        memcpy(&ing, v.mv_data, 8);
+        if (ing >= cutoff)
+            break;
+        if ((mrc = mdb_cursor_del(c, 0)))
+            break;
+        last_del = seq;
+        n++;
+    }
+    mdb_cursor_close(c);
+    if (mrc && mrc != MDB_NOTFOUND)
+        goto fail;
+    if (n && (mrc = meta_put_u64(txn, st->db_meta, "seq_floor", last_del)))
+        goto fail;
+    if ((mrc = mdb_txn_commit(txn)))
+        return map_err(mrc, err, "retention");
+    if (deleted)
+        *deleted = n;
+    return RV_OK;
+fail:
+    mdb_txn_abort(txn);
+    return map_err(mrc, err, "retention");
+}
+
+int rv_store_meta_put(struct rv_store *st, const char *name, const void *val, size_t len,
+                      struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_val k = {name ? strlen(name) : 0, (void *)name}, v = {len, (void *)val};
+    int mrc, rc;
+
+    if (st->opts.read_only)
+        return rv_err_set(err, RV_EPERM, "store: opened read-only");
+    if (!name || !*name || strlen(name) > 200 || strcmp(name, "schema") == 0 ||
+        strcmp(name, "epoch") == 0 || strcmp(name, "rollup_seq") == 0 ||
+        strcmp(name, "seq_floor") == 0 || strncmp(name, "src:", 4) == 0)
+        return rv_err_set(err, RV_EINVAL, "meta: '%.40s' is reserved or invalid", name ? name : "");
+    for (;;) {
+        if ((rc = wr_begin(st, &txn, err)))
+            return rc;
+        mrc = val ? mdb_put(txn, st->db_meta, &k, &v, 0) : mdb_del(txn, st->db_meta, &k, NULL);
+        if (mrc == MDB_NOTFOUND && !val)
+            mrc = 0;
+        if (mrc == 0)
+            mrc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (mrc != MDB_MAP_FULL)
+            break;
+        if ((rc = grow_map(st, err)))
+            return rc;
+    }
+    return mrc ? map_err(mrc, err, "meta") : RV_OK;
+}
+
+/* --------------------------------------------------------- reads */
+
+int rv_store_read_series(struct rv_store *st, const char *country, int violation, int res,
+                         int64_t from_ms, int64_t to_ms, rv_bin_cb cb, void *arg,
+                         struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    unsigned char kb[SERIES_KEY_LEN];
+    MDB_val k = {SERIES_KEY_LEN, kb}, v;
+    int mrc, rc;
+
+    if (!country || strlen(country) != 2 || violation < 0 || violation >= RV_VIOLATION_COUNT ||
+        res < 0 || res >= RV_RES_COUNT)
+        return rv_err_set(err, RV_EINVAL, "series: bad country, violation or resolution");
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_series, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "series");
+    }
+    series_key(kb, country, violation, res, from_ms < 0 ? 0 : from_ms);
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct rv_bin b;
+        if (k.mv_size != SERIES_KEY_LEN || memcmp(k.mv_data, kb, 4) != 0)
+            break;
+        if (bin_decode(&b, k.mv_data, &v)) {
+            rc = rv_err_set(err, RV_ECORRUPT, "store: series bin is corrupt");
+            break;
+        }
+        if (b.start_ms >= to_ms)
+            break;
+        if (cb(arg, &b))
+            break;
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    return rc;
+}
+
+int rv_store_read_overview(struct rv_store *st, int res, rv_bin_cb cb, void *arg,
+                           struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    unsigned char kb[SERIES_KEY_LEN];
+    MDB_val k, v;
+    int mrc, rc;
+
+    if (res < 0 || res >= RV_RES_COUNT)
+        return rv_err_set(err, RV_EINVAL, "res: must be 1m, 1h or 1d");
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_series, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "overview");
+    }
+    /* Walk series prefixes: jump to the end of (country, violation, res),
+     * step back to its latest bin, then jump to the next prefix. */
+    memset(kb, 0, sizeof(kb));
+    k.mv_size = SERIES_KEY_LEN;
+    k.mv_data = kb;
+    mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0) {
+        unsigned char pre[4], seek[SERIES_KEY_LEN];
+        if (k.mv_size != SERIES_KEY_LEN)
+            break;
+        memcpy(pre, k.mv_data, 4);
+        if (pre[3] < res) {
+            memcpy(seek, pre, 4);
+            seek[3] = (unsigned char)res;
+            memset(seek + 4, 0, 8);
+        } else if (pre[3] > res) {
+            memcpy(seek, pre, 3);
+            seek[2]++;
+            if (seek[2] == 0) { /* violation wrapped: next country */
+                seek[1]++;
+            }
+            seek[3] = 0;
+            memset(seek + 4, 0, 8);
+            if (pre[2] == 0xff)
+                break;
+        } else {
+            memcpy(seek, pre, 4);
+            memset(seek + 4, 0xff, 8);
+            k.mv_size = SERIES_KEY_LEN;
+            k.mv_data = seek;
+            mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+            if (mrc == 0)
+                mrc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+            else if (mrc == MDB_NOTFOUND)
+                mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+            if (mrc)
+                break;
+            if (k.mv_size == SERIES_KEY_LEN && memcmp(k.mv_data, pre, 4) == 0) {
+                struct rv_bin b;
+                if (bin_decode(&b, k.mv_data, &v)) {
+                    rc = rv_err_set(err, RV_ECORRUPT, "store: series bin is corrupt");
+                    break;
+                }
+                if (cb(arg, &b))
+                    break;
+            }
+            memcpy(seek, pre, 4);
+            seek[3]++; /* past this resolution */
+            memset(seek + 4, 0, 8);
+        }
+        k.mv_size = SERIES_KEY_LEN;
+        k.mv_data = seek;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    return rc;
+}
+
+static int scan_log(struct rv_store *st, uint64_t from_seq, size_t max,
+                    const struct rv_event_filter *f, rv_log_cb cb, void *arg,
+                    struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    unsigned char kb[8];
+    MDB_val k = {8, kb}, v;
+    size_t n = 0;
+    int mrc, rc;
+
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_log, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "log");
+    }
+    be64(kb, from_seq);
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct rv_event ev;
+        int64_t ing;
+        uint64_t seq = get_be64(k.mv_data);
+        int stop;
+        if (v.mv_size < LOG_HDR ||
+            rv_event_decode((char *)v.mv_data + LOG_HDR, v.mv_size - LOG_HDR, &ev)) {
+            rc = rv_err_set(err, RV_ECORRUPT, "store: log record %llu is corrupt",
+                            (unsigned long long)seq);
+            break;
+        }
+        memcpy(&ing, v.mv_data, 8);
+        if (f && ((f->country && strcmp(f->country, ev.country) != 0) ||
+                  (f->violation >= 0 && f->violation != ev.violation) ||
+                  (f->source && strcmp(f->source, ev.source) != 0) ||
+                  ((f->from_ms || f->to_ms) && (ev.time_ms < f->from_ms || ev.time_ms >= f->to_ms)))) {
+            rv_event_release(&ev);
+            continue;
+        }
+        stop = cb(arg, seq, ing, &ev);
+        rv_event_release(&ev);
+        n++;
+        if (stop || (max && n >= max))
+            break;
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    return rc;
+}
+
+int rv_store_read_log(struct rv_store *st, uint64_t from_seq, size_t max, rv_log_cb cb, void *arg,
+                      struct rv_errbuf *err)
+{
+    return scan_log(st, from_seq, max, NULL, cb, arg, err);
+}
+
+int rv_store_read_events(struct rv_store *st, const struct rv_event_filter *f, rv_log_cb cb,
+                         void *arg, struct rv_errbuf *err)
+{
+    struct rv_event_filter any = {.violation = -1};
+    if (!f)
+        f = &any;
+    if (f->from_ms > f->to_ms && f->to_ms)
+        return rv_err_set(err, RV_EINVAL, "from: after to");
+    return scan_log(st, f->after_seq + 1, f->limit, f, cb, arg, err);
+}
+
+int rv_store_read_alerts(struct rv_store *st, uint64_t since, rv_alert_cb cb, void *arg,
+                         struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    unsigned char kb[8];
+    MDB_val k = {8, kb}, v;
+    int mrc, rc;
+
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_alerts, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "alerts");
+    }
+    be64(kb, since + 1);
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (cb(arg, get_be64(k.mv_data), v.mv_data, v.mv_size))
+            break;
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    return rc;
+}
+
+static int get_kv(struct rv_store *st, MDB_dbi db, const char *name, void *buf, size_t cap,
+                  size_t *len)
+{
+    MDB_txn *txn;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int mrc, rc = RV_OK;
+
+    if (rd_begin(st, &txn, NULL))
+        return RV_EIO;
+    mrc = mdb_get(txn, db, &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        rc = RV_ENOTFOUND;
+    } else if (mrc) {
+        rc = RV_EIO;
+    } else {
+        *len = v.mv_size;
+        if (v.mv_size > cap)
+            rc = RV_ETOOBIG;
+        else
+            memcpy(buf, v.mv_data, v.mv_size);
+    }
+    rd_end(st, txn);
+    return rc;
+}
+
+int rv_store_get_cursor(struct rv_store *st, const char *name, void *buf, size_t cap, size_t *len)
+{
+    return get_kv(st, st->db_cursors, name, buf, cap, len);
+}
+
+int rv_store_get_meta(struct rv_store *st, const char *name, void *buf, size_t cap, size_t *len)
+{
+    return get_kv(st, st->db_meta, name, buf, cap, len);
+}
+
+int rv_store_read_meta_prefix(struct rv_store *st, const char *prefix, rv_meta_cb cb, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    size_t pl = strlen(prefix);
+    MDB_val k = {pl, (void *)prefix}, v;
+    int mrc;
+
+    if (rd_begin(st, &txn, NULL))
+        return RV_EIO;
+    if (mdb_cursor_open(txn, st->db_meta, &c)) {
+        rd_end(st, txn);
+        return RV_EIO;
+    }
+    if (pl == 0)
+        mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    else
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (; mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        char name[256];
+        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0)
+            break;
+        if (k.mv_size >= sizeof(name))
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = '\0';
+        if (cb(arg, name, v.mv_data, v.mv_size))
+            break;
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    return RV_OK;
+}
+
+struct src_lookup {
+    uint16_t id;
+    char *buf;
+    size_t cap;
+    bool found;
+};
+
+static int src_lookup_cb(void *arg, const char *name, const void *val, size_t len)
+{
+    struct src_lookup *l = arg;
+    uint16_t id;
+    if (len != 2)
+        return 0;
+    memcpy(&id, val, 2);
+    if (id != l->id)
+        return 0;
+    snprintf(l->buf, l->cap, "%s", name + 4);
+    l->found = true;
+    return 1;
+}
+
+int rv_store_source_name(struct rv_store *st, uint16_t id, char *buf, size_t cap)
+{
+    struct src_lookup l = {id, buf, cap, false};
+    rv_store_read_meta_prefix(st, "src:", src_lookup_cb, &l);
+    return l.found ? RV_OK : RV_ENOTFOUND;
+}
+
+uint64_t rv_store_last_seq(struct rv_store *st)
+{
+    return atomic_load(&st->last_seq);
+}
+
+uint64_t rv_store_last_alert_seq(struct rv_store *st)
+{
+    return atomic_load(&st->last_alert_seq);
+}
+
+uint64_t rv_store_epoch(struct rv_store *st)
+{
+    return st->epoch;
+}
+
+void rv_store_get_stats(struct rv_store *st, struct rv_store_stats *o)
+{
+    o->commits = atomic_load(&st->st_commits);
+    o->events_accepted = atomic_load(&st->st_accepted);
+    o->events_duplicate = atomic_load(&st->st_dup);
+    o->commit_ns_total = atomic_load(&st->st_commit_ns);
+    o->commit_ns_last = atomic_load(&st->st_commit_last);
+    o->map_resizes = atomic_load(&st->st_resizes);
+    o->errors_full = atomic_load(&st->st_full);
+    o->rollup_flushes = atomic_load(&st->st_flushes);
+    o->map_size = st->map_size;
+}

@@ -1,0 +1,372 @@
+/*
+ * writer: the one LMDB writer thread, with group commit. Requests queue
+ * under a mutex; the thread takes all of them (up to max_events), commits
+ * once, and completes each. While one commit syncs, the next group forms,
+ * so batching grows with load and costs nothing when idle.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rv/log.h"
+#include "rv/timeutil.h"
+#include "rv/writer.h"
+
+struct rv_writer {
+    struct rv_store *st;            /* borrowed */
+    struct rv_writer_opts opts;
+    struct rv_writer_hooks hooks;
+    pthread_t thread;
+    pthread_mutex_t lock;           /* guards the fields below */
+    pthread_cond_t wake;            /* writer waits for work */
+    pthread_cond_t room;            /* submitters wait for room */
+    struct rv_write_req *head, *tail;
+    size_t queued;                  /* events queued */
+    bool stopping;
+    /* writer thread only */
+    struct rv_event *evs;
+    struct rv_put_result *res;
+    struct rv_cursor_rec *cur;
+    struct rv_alert_rec *al;
+    size_t cap_ev, cap_res, cap_cur, cap_al;
+};
+
+void rv_writer_opts_default(struct rv_writer_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->max_events = 10000;
+    o->queue_events = 100000;
+    o->max_delay_us = 0;
+    o->retry_ms = 1000;
+    o->flush_ms = 1000;
+}
+
+static size_t req_size(const struct rv_write_req *r)
+{
+    return r->n + r->nc + r->na;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return RV_OK;
+    size_t nc = *cap ? *cap : 1024;
+    while (nc < need)
+        nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np)
+        return RV_ENOMEM;
+    *p = np;
+    *cap = nc;
+    return RV_OK;
+}
+
+static void abs_deadline(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Commits the group GROUP (a list) in one transaction. Copies of the
+ * events are not needed: the requests stay valid until done(). */
+static int commit_group(struct rv_writer *w, struct rv_write_req *group, struct rv_errbuf *err)
+{
+    size_t ne = 0, nc = 0, na = 0, oe = 0;
+    int rc;
+
+    for (struct rv_write_req *r = group; r; r = r->next_) {
+        ne += r->n;
+        nc += r->nc;
+        na += r->na;
+    }
+    if (grow((void **)&w->evs, &w->cap_ev, ne, sizeof(*w->evs)) ||
+        grow((void **)&w->res, &w->cap_res, ne, sizeof(*w->res)) ||
+        grow((void **)&w->cur, &w->cap_cur, nc, sizeof(*w->cur)) ||
+        grow((void **)&w->al, &w->cap_al, na, sizeof(*w->al)))
+        return rv_err_set(err, RV_ENOMEM, "writer: out of memory");
+    nc = na = 0;
+    for (struct rv_write_req *r = group; r; r = r->next_) {
+        /* shallow copies: rv_store_put_batch only reads them */
+        if (r->n)
+            memcpy(w->evs + oe, r->evs, r->n * sizeof(*r->evs));
+        oe += r->n;
+        for (size_t i = 0; i < r->nc; i++)
+            w->cur[nc++] = r->cur[i];
+        for (size_t i = 0; i < r->na; i++)
+            w->al[na++] = r->al[i];
+    }
+    rc = rv_store_put_batch(w->st, w->evs, ne, w->cur, nc, w->al, na, w->res, err);
+    if (rc == RV_OK) {
+        oe = 0;
+        for (struct rv_write_req *r = group; r; r = r->next_) {
+            if (r->n && r->res)
+                memcpy(r->res, w->res + oe, r->n * sizeof(*r->res));
+            oe += r->n;
+        }
+    }
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    struct rv_writer *w = arg;
+    uint64_t last_seq = rv_store_last_seq(w->st);
+
+    if (w->hooks.on_start)
+        w->hooks.on_start(w->hooks.arg);
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        struct rv_write_req *group = NULL, **gt = &group;
+        size_t taken = 0;
+        struct rv_errbuf err;
+        int rc;
+
+        while (!w->head && !w->stopping) {
+            struct timespec ts;
+            abs_deadline(&ts, w->opts.flush_ms ? w->opts.flush_ms : 1000);
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) == ETIMEDOUT) {
+                pthread_mutex_unlock(&w->lock);
+                if (rv_store_flush(w->st, &err))
+                    rv_log_warn("writer", "checkpoint failed reason=\"%s\"", err.msg);
+                pthread_mutex_lock(&w->lock);
+            }
+        }
+        if (!w->head && w->stopping)
+            break;
+        if (w->opts.max_delay_us && w->queued < w->opts.max_events && !w->stopping) {
+            pthread_mutex_unlock(&w->lock);
+            struct timespec d = {0, (long)w->opts.max_delay_us * 1000L};
+            nanosleep(&d, NULL);
+            pthread_mutex_lock(&w->lock);
+        }
+        /* take whole requests up to max_events (always at least one) */
+        while (w->head && (taken == 0 || taken + w->head->n <= w->opts.max_events)) {
+            struct rv_write_req *r = w->head;
+            w->head = r->next_;
+            if (!w->head)
+                w->tail = NULL;
+            r->next_ = NULL;
+            *gt = r;
+            gt = &r->next_;
+            taken += r->n;
+            w->queued -= req_size(r);
+        }
+        pthread_cond_broadcast(&w->room);
+        pthread_mutex_unlock(&w->lock);
+
+        rv_err_clear(&err);
+        for (;;) {
+            rc = commit_group(w, group, &err);
+            if (rc != RV_EFULL)
+                break;
+            /* Disk full: nothing was written. Keep the group and retry, so
+             * no accepted batch is lost; submitters block meanwhile. */
+            rv_log_error("writer", "commit failed, retrying reason=\"%s\" retry_ms=%u", err.msg,
+                         w->opts.retry_ms);
+            struct timespec d = {w->opts.retry_ms / 1000, (long)(w->opts.retry_ms % 1000) * 1000000L};
+            nanosleep(&d, NULL);
+            pthread_mutex_lock(&w->lock);
+            bool stop = w->stopping;
+            pthread_mutex_unlock(&w->lock);
+            if (stop)
+                break;
+        }
+        if (rc == RV_OK && w->hooks.on_commit) {
+            uint64_t now_seq = rv_store_last_seq(w->st);
+            w->hooks.on_commit(w->hooks.arg, last_seq + 1, now_seq, rv_store_last_alert_seq(w->st));
+            last_seq = now_seq;
+        }
+        for (struct rv_write_req *r = group, *n; r; r = n) {
+            n = r->next_;
+            r->rc = rc;
+            if (rc)
+                r->err = err;
+            r->done(r, r->arg);
+        }
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    {
+        struct rv_errbuf err;
+        if (rv_store_flush(w->st, &err))
+            rv_log_warn("writer", "final checkpoint failed reason=\"%s\"", err.msg);
+    }
+    if (w->hooks.on_stop)
+        w->hooks.on_stop(w->hooks.arg);
+    return NULL;
+}
+
+int rv_writer_new(struct rv_store *st, const struct rv_writer_opts *opts,
+                  const struct rv_writer_hooks *hooks, struct rv_writer **out)
+{
+    struct rv_writer *w = calloc(1, sizeof(*w));
+    pthread_condattr_t ca;
+
+    if (!w)
+        return RV_ENOMEM;
+    w->st = st;
+    if (opts)
+        w->opts = *opts;
+    else
+        rv_writer_opts_default(&w->opts);
+    if (!w->opts.max_events)
+        w->opts.max_events = 10000;
+    if (!w->opts.queue_events)
+        w->opts.queue_events = 100000;
+    if (!w->opts.retry_ms)
+        w->opts.retry_ms = 1000;
+    if (hooks)
+        w->hooks = *hooks;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_cond_init(&w->room, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->wake);
+        pthread_cond_destroy(&w->room);
+        free(w);
+        return RV_EIO;
+    }
+    *out = w;
+    return RV_OK;
+}
+
+/* Caller holds the lock. */
+static void enqueue(struct rv_writer *w, struct rv_write_req *req)
+{
+    req->next_ = NULL;
+    if (w->tail)
+        w->tail->next_ = req;
+    else
+        w->head = req;
+    w->tail = req;
+    w->queued += req_size(req);
+    pthread_cond_signal(&w->wake);
+}
+
+int rv_writer_submit(struct rv_writer *w, struct rv_write_req *req)
+{
+    int rc = RV_OK;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping)
+        rc = RV_EINVAL;
+    else if (w->queued && w->queued + req_size(req) > w->opts.queue_events)
+        rc = RV_EAGAIN;
+    else
+        enqueue(w, req);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void wait_done(struct rv_write_req *req, void *arg)
+{
+    struct waiter *wt = arg;
+    (void)req;
+    pthread_mutex_lock(&wt->lock);
+    wt->done = true;
+    pthread_cond_signal(&wt->cond);
+    pthread_mutex_unlock(&wt->lock);
+}
+
+int rv_writer_submit_wait(struct rv_writer *w, struct rv_write_req *req, unsigned timeout_ms)
+{
+    struct waiter wt = {.done = false};
+    pthread_condattr_t ca;
+    struct timespec dl;
+    int rc = RV_OK;
+
+    pthread_mutex_init(&wt.lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wt.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    abs_deadline(&dl, timeout_ms);
+    req->done = wait_done;
+    req->arg = &wt;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping && w->queued && w->queued + req_size(req) > w->opts.queue_events) {
+        if (timeout_ms) {
+            if (pthread_cond_timedwait(&w->room, &w->lock, &dl) == ETIMEDOUT) {
+                rc = RV_ETIMEDOUT;
+                break;
+            }
+        } else {
+            pthread_cond_wait(&w->room, &w->lock);
+        }
+    }
+    if (rc == RV_OK && w->stopping)
+        rc = RV_EINVAL;
+    if (rc == RV_OK)
+        enqueue(w, req);
+    pthread_mutex_unlock(&w->lock);
+    if (rc != RV_OK)
+        goto out;
+
+    pthread_mutex_lock(&wt.lock);
+    while (!wt.done) {
+        if (timeout_ms) {
+            if (pthread_cond_timedwait(&wt.cond, &wt.lock, &dl) == ETIMEDOUT && !wt.done) {
+                /* still queued: we must wait anyway, WT lives on our stack */
+                pthread_cond_wait(&wt.cond, &wt.lock);
+            }
+        } else {
+            pthread_cond_wait(&wt.cond, &wt.lock);
+        }
+    }
+    pthread_mutex_unlock(&wt.lock);
+    rc = req->rc;
+out:
+    pthread_cond_destroy(&wt.cond);
+    pthread_mutex_destroy(&wt.lock);
+    return rc;
+}
+
+size_t rv_writer_queued(struct rv_writer *w)
+{
+    size_t n;
+    pthread_mutex_lock(&w->lock);
+    n = w->queued;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+void rv_writer_free(struct rv_writer **wp)
+{
+    struct rv_writer *w = wp ? *wp : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_cond_broadcast(&w->room);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->room);
+    free(w->evs);
+    free(w->res);
+    free(w->cur);
+    free(w->al);
+    free(w);
+    *wp = NULL;
+}
