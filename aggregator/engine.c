@@ -1,0 +1,1257 @@
+/*
+ * engine: the deterministic core of the aggregator (see rv/agg.h).
+ *
+ * State is a list of units, one per (country, violation) and, when the
+ * event has one, (country, violation, admin1), kept in creation order so
+ * that every pass over them, and so every alert, comes out in the same
+ * order on every replay. Each unit has:
+ *   - a counted series (incidents, news, probes without a value): weighted
+ *     event count per bin, a seasonal baseline (median / MAD of the same
+ *     slot of the week over baseline_weeks weeks, EWMA fallback), a
+ *     Poisson upper-tail score and a CUSUM;
+ *   - one probe series per source (probes with a value): mean value per
+ *     bin against the same kind of baseline; internet_shutdown probes score
+ *     the drop below it, others (OONI anomaly share) the rise above it,
+ *     summed over consecutive bins (relative drop x duration, as IODA);
+ *   - the alert state: level, hysteresis counter, evidence.
+ * Nothing reads a clock: the engine clock is the newest event time.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "rv/agg.h"
+#include "rv/config.h"
+#include "rv/log.h"
+#include "rv/taxonomy.h"
+#include "rv/timeutil.h"
+
+#define WEEK_S 604800
+#define MAX_WEEKS 12
+#define SEEN_MAX 16  /* distinct sources remembered per unit */
+#define TOP_MAX 5    /* evidence kept per unit */
+#define REF_MAX (RV_SOURCE_MAX + 1 + RV_ID_MAX + 1)
+
+/* ---------------------------------------------------------------- params */
+
+static const char *const param_keys[] = {
+    "bin_s", "allowed_lateness_s", "baseline_weeks", "baseline_min_weeks", "ewma_alpha",
+    "warmup_bins", "lambda_min", "spread_k", "cusum_k", "cusum_h", "probe_drop_min",
+    "probe_scale", "probe_stale_bins", "corroboration_bins", "corroboration_bonus",
+    "threshold_watch", "threshold_warning", "threshold_critical", "hysteresis",
+    "cooldown_bins", "admin1", "max_series", "cell_interval_ms", "poll_ms",
+    "cursor_interval_ms"};
+
+static void params_default(struct rv_agg_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->bin_s = 3600;
+    p->lateness_s = 600;
+    p->weeks = 4;
+    p->min_weeks = 2;
+    p->ewma_alpha = 0.3;
+    p->warmup_bins = 168;
+    p->lambda_min = 0.5;
+    p->spread_k = 1.0;
+    p->cusum_k = 1.0;
+    p->cusum_h = 8.0;
+    p->probe_drop_min = 0.25;
+    p->probe_scale = 4.0;
+    p->probe_stale_bins = 6;
+    p->corroboration_bins = 3;
+    p->corroboration_bonus = 0.25;
+    p->threshold[1] = 2.0;
+    p->threshold[2] = 3.0;
+    p->threshold[3] = 5.0;
+    p->hysteresis = 0.25;
+    p->cooldown_bins = 2;
+    p->admin1 = true;
+    p->max_series = 100000;
+    p->cell_interval_ms = 250;
+    p->poll_ms = 200;
+    p->cursor_interval_ms = 1000;
+}
+
+int rv_agg_params_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv_errbuf *err)
+{
+    const char *S = "aggregator";
+    const cJSON *it;
+    int rc;
+
+    params_default(p);
+    if (cfg != NULL && !cJSON_IsObject(cfg))
+        return rv_err_set(err, RV_EINVAL, "aggregator: must be an object");
+    cJSON_ArrayForEach(it, cfg)
+    {
+        size_t i, nk = sizeof param_keys / sizeof param_keys[0];
+
+        for (i = 0; i < nk; i++)
+            if (it->string != NULL && strcmp(it->string, param_keys[i]) == 0)
+                break;
+        if (i == nk)
+            return rv_err_set(err, RV_EINVAL, "aggregator.%.64s: unknown key",
+                              it->string ? it->string : "");
+    }
+#define GI(key, field, def, lo, hi)                                                                \
+    do {                                                                                           \
+        if ((rc = rv_cfg_int(cfg, S, key, def, lo, hi, &p->field, err)) != RV_OK)                  \
+            return rc;                                                                             \
+    } while (0)
+#define GD(key, field, def, lo, hi)                                                                \
+    do {                                                                                           \
+        if ((rc = rv_cfg_double(cfg, S, key, def, lo, hi, &p->field, err)) != RV_OK)               \
+            return rc;                                                                             \
+    } while (0)
+    GI("bin_s", bin_s, 3600, 300, 86400);
+    if (86400 % p->bin_s != 0)
+        return rv_err_set(err, RV_EINVAL, "aggregator.bin_s: must divide 86400 (one day)");
+    GI("allowed_lateness_s", lateness_s, 600, 0, WEEK_S);
+    GI("baseline_weeks", weeks, 4, 1, MAX_WEEKS);
+    GI("baseline_min_weeks", min_weeks, 2, 1, MAX_WEEKS);
+    if (p->min_weeks > p->weeks)
+        return rv_err_set(err, RV_EINVAL,
+                          "aggregator.baseline_min_weeks: must be at most baseline_weeks");
+    GD("ewma_alpha", ewma_alpha, 0.3, 0.001, 1);
+    GI("warmup_bins", warmup_bins, 168, 0, 10000);
+    GD("lambda_min", lambda_min, 0.5, 0.01, 1000);
+    GD("spread_k", spread_k, 1.0, 0, 10);
+    GD("cusum_k", cusum_k, 1.0, 0, 10);
+    GD("cusum_h", cusum_h, 8.0, 0.1, 1000);
+    GD("probe_drop_min", probe_drop_min, 0.25, 0.01, 1);
+    GD("probe_scale", probe_scale, 4.0, 0.1, 100);
+    GI("probe_stale_bins", probe_stale_bins, 6, 1, 10000);
+    GI("corroboration_bins", corroboration_bins, 3, 1, 64);
+    GD("corroboration_bonus", corroboration_bonus, 0.25, 0, 10);
+    GD("threshold_watch", threshold[1], 2.0, 0.1, 1000);
+    GD("threshold_warning", threshold[2], 3.0, 0.1, 1000);
+    GD("threshold_critical", threshold[3], 5.0, 0.1, 1000);
+    if (!(p->threshold[2] > p->threshold[1]))
+        return rv_err_set(err, RV_EINVAL,
+                          "aggregator.threshold_warning: must be above threshold_watch");
+    if (!(p->threshold[3] > p->threshold[2]))
+        return rv_err_set(err, RV_EINVAL,
+                          "aggregator.threshold_critical: must be above threshold_warning");
+    GD("hysteresis", hysteresis, 0.25, 0, 0.9);
+    GI("cooldown_bins", cooldown_bins, 2, 1, 1000);
+    if ((rc = rv_cfg_bool(cfg, S, "admin1", true, &p->admin1, err)) != RV_OK)
+        return rc;
+    GI("max_series", max_series, 100000, 1, 100000000);
+    GI("cell_interval_ms", cell_interval_ms, 250, 10, 60000);
+    GI("poll_ms", poll_ms, 200, 10, 10000);
+    GI("cursor_interval_ms", cursor_interval_ms, 1000, 10, 600000);
+#undef GI
+#undef GD
+    return RV_OK;
+}
+
+static const char *const level_names[] = {"none", "watch", "warning", "critical"};
+static const char *const state_names[] = {"opened", "escalated", "deescalated", "resolved"};
+
+const char *rv_agg_level_name(int level)
+{
+    return level >= 0 && level <= 3 ? level_names[level] : NULL;
+}
+
+int rv_agg_level_from_name(const char *s)
+{
+    for (int i = 0; i <= 3; i++)
+        if (s != NULL && strcmp(s, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *rv_agg_state_name(int state)
+{
+    return state >= 0 && state <= 3 ? state_names[state] : NULL;
+}
+
+/* ------------------------------------------------------------ utilities */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* String -> index map, open addressing; keys owned by the map. */
+struct strmap {
+    char **keys;
+    size_t *vals;
+    size_t cap, n; /* cap a power of two */
+};
+
+static int strmap_grow(struct strmap *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 256;
+    char **nk = calloc(ncap, sizeof *nk);
+    size_t *nv = calloc(ncap, sizeof *nv);
+
+    if (nk == NULL || nv == NULL) {
+        free(nk);
+        free(nv);
+        return RV_ENOMEM;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->keys[i] == NULL)
+            continue;
+        size_t j = fnv1a(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+        while (nk[j] != NULL)
+            j = (j + 1) & (ncap - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = nk;
+    m->vals = nv;
+    m->cap = ncap;
+    return RV_OK;
+}
+
+/* Finds KEY; returns true with *val set, else false. */
+static bool strmap_get(const struct strmap *m, const char *key, size_t *val)
+{
+    if (m->cap == 0)
+        return false;
+    size_t j = fnv1a(key, strlen(key)) & (m->cap - 1);
+    while (m->keys[j] != NULL) {
+        if (strcmp(m->keys[j], key) == 0) {
+            *val = m->vals[j];
+            return true;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    return false;
+}
+
+static int strmap_put(struct strmap *m, const char *key, size_t val)
+{
+    if ((m->n + 1) * 2 > m->cap && strmap_grow(m) != RV_OK)
+        return RV_ENOMEM;
+    size_t j = fnv1a(key, strlen(key)) & (m->cap - 1);
+    while (m->keys[j] != NULL)
+        j = (j + 1) & (m->cap - 1);
+    m->keys[j] = strdup(key);
+    if (m->keys[j] == NULL)
+        return RV_ENOMEM;
+    m->vals[j] = val;
+    m->n++;
+    return RV_OK;
+}
+
+static void strmap_free(struct strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* -log10 of P(X >= x) for X ~ Poisson(lam), x real (the regularised lower
+ * incomplete gamma P(x, lam), its continuous extension). 0 when x <= lam. */
+static double poisson_surprise(double x, double lam)
+{
+    double sum = 1.0, term = 1.0, lg;
+    int sg;
+
+    if (!(x > lam) || lam <= 0)
+        return 0.0;
+    /* P(a, l) = exp(-l + a ln l - lgamma(a + 1)) * sum_n l^n / ((a+1)..(a+n)) */
+    for (int n = 1; n < 1000; n++) {
+        term *= lam / (x + n);
+        sum += term;
+        if (term < sum * 1e-12)
+            break;
+    }
+    lg = lgamma_r(x + 1.0, &sg);
+    double lnp = -lam + x * log(lam) - lg + log(sum);
+    if (lnp > 0)
+        lnp = 0;
+    return -lnp / log(10.0);
+}
+
+/* ------------------------------------------------------------- baseline */
+
+/* Seasonal ring (same slot of the week over the past weeks) and, for the
+ * first weeks, an EWMA per slot of the day (it knows the daily cycle after
+ * a few days, where a plain EWMA would see every morning as a burst). */
+struct season {
+    float *ring;      /* slots x weeks */
+    uint8_t *fill;    /* per slot: values held (<= weeks) */
+    uint8_t *pos;     /* per slot: next write */
+    double *dmean;    /* per slot of the day: EWMA */
+    double *dvar;     /* per slot of the day: EWM variance */
+    uint32_t *dn;     /* per slot of the day: bins learnt (saturating) */
+    uint64_t nbins;   /* bins learnt */
+};
+
+static int season_init(struct season *s, size_t slots, size_t dslots, size_t weeks)
+{
+    memset(s, 0, sizeof *s);
+    s->ring = calloc(slots * weeks, sizeof *s->ring);
+    s->fill = calloc(slots, 1);
+    s->pos = calloc(slots, 1);
+    s->dmean = calloc(dslots, sizeof *s->dmean);
+    s->dvar = calloc(dslots, sizeof *s->dvar);
+    s->dn = calloc(dslots, sizeof *s->dn);
+    if (s->ring == NULL || s->fill == NULL || s->pos == NULL || s->dmean == NULL ||
+        s->dvar == NULL || s->dn == NULL) {
+        free(s->ring);
+        free(s->fill);
+        free(s->pos);
+        free(s->dmean);
+        free(s->dvar);
+        free(s->dn);
+        return RV_ENOMEM;
+    }
+    return RV_OK;
+}
+
+static void season_release(struct season *s)
+{
+    free(s->ring);
+    free(s->fill);
+    free(s->pos);
+    free(s->dmean);
+    free(s->dvar);
+    free(s->dn);
+}
+
+static void sort_small(double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        double x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+static double median_small(double *v, size_t n)
+{
+    sort_small(v, n);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Baseline of SLOT (DSLOT its slot of the day): *base and *spread (a
+ * robust standard deviation). Returns false when there is nothing to
+ * compare with yet. */
+static bool season_get(const struct season *s, const struct rv_agg_params *p, size_t slot,
+                       size_t dslot, double *base, double *spread)
+{
+    size_t n = s->fill[slot];
+    double dsd = sqrt(s->dvar[dslot] > 0 ? s->dvar[dslot] : 0);
+
+    if ((int64_t)n >= p->min_weeks) {
+        double v[MAX_WEEKS], d[MAX_WEEKS], med;
+        const float *r = s->ring + slot * (size_t)p->weeks;
+        for (size_t i = 0; i < n; i++)
+            v[i] = r[i];
+        med = median_small(v, n);
+        for (size_t i = 0; i < n; i++)
+            d[i] = fabs(v[i] - med);
+        *base = med;
+        *spread = 1.4826 * median_small(d, n);
+        /* a median of few weeks can look tighter than the series is */
+        if (s->dn[dslot] >= 2 && dsd > *spread)
+            *spread = dsd;
+    } else {
+        if (s->dn[dslot] == 0)
+            return false;
+        double neff = (2 - p->ewma_alpha) / p->ewma_alpha;
+        *base = s->dmean[dslot];
+        *spread = dsd;
+        n = s->dn[dslot] < neff ? s->dn[dslot] : (size_t)neff;
+    }
+    /* the baseline is itself an estimate from N values: widen the spread
+     * by its standard error (Poisson-like: variance ~ mean) */
+    {
+        double m = *base > p->lambda_min ? *base : p->lambda_min;
+        double se2 = m / (double)(n > 0 ? n : 1);
+        *spread = sqrt(*spread * *spread + se2);
+    }
+    return true;
+}
+
+/* Learns X into the ring of SLOT and XE (X winsorised by the caller) into
+ * the EWMA of DSLOT when EWMA. */
+static void season_learn(struct season *s, const struct rv_agg_params *p, size_t slot,
+                         size_t dslot, double x, double xe, bool ewma)
+{
+    float *r = s->ring + slot * (size_t)p->weeks;
+
+    r[s->pos[slot]] = (float)x;
+    s->pos[slot] = (uint8_t)((s->pos[slot] + 1) % p->weeks);
+    if (s->fill[slot] < p->weeks)
+        s->fill[slot]++;
+    s->nbins++;
+    if (!ewma)
+        return;
+    if (s->dn[dslot] == 0) {
+        s->dmean[dslot] = xe;
+        s->dvar[dslot] = 0;
+    } else {
+        double diff = xe - s->dmean[dslot], incr = p->ewma_alpha * diff;
+        s->dmean[dslot] += incr;
+        s->dvar[dslot] = (1 - p->ewma_alpha) * (s->dvar[dslot] + diff * incr);
+    }
+    if (s->dn[dslot] < UINT32_MAX)
+        s->dn[dslot]++;
+}
+
+/* ----------------------------------------------------------------- units */
+
+struct cbin {     /* an open bin of the counted series */
+    int64_t idx;  /* bin index; INT64_MIN: unused */
+    double x;     /* weighted count */
+    uint32_t n;   /* events (counted and probes) */
+};
+
+struct pbin {     /* an open bin of a probe series */
+    int64_t idx;
+    double sum;
+    uint32_t n;
+};
+
+struct probe {
+    uint16_t src;      /* engine source id */
+    struct season s;
+    struct pbin *open; /* nopen */
+    double run;        /* sum of relative drops over the current run of bins */
+    double score;
+    int64_t last_data; /* last closed bin with data */
+};
+
+struct seen {
+    uint16_t src;
+    int64_t last_bin; /* newest bin the source had a counted event in */
+};
+
+struct evid {
+    double w;
+    uint64_t seq;
+    char ref[REF_MAX]; /* "source/id" */
+};
+
+struct unit {
+    char country[3];
+    uint8_t violation;
+    char *admin1;        /* NULL: national */
+    bool counted;        /* has had a counted event */
+    int64_t created;     /* bin index at creation */
+    bool zero_past;      /* created after the engine warmed up: zeros before */
+    struct season s;     /* counted series (allocated when counted) */
+    struct cbin *open;   /* nopen */
+    double cusum;
+    double cscore;       /* counted score of the newest evaluation */
+    struct seen seen[SEEN_MAX];
+    int nseen;
+    struct probe *probes;
+    size_t nprobes;
+    /* alert */
+    int level;
+    int down;            /* consecutive closed bins below the hold line */
+    int64_t opened_ms;
+    double score;
+    struct evid top[TOP_MAX];
+    int ntop;
+    /* cell */
+    bool cell_dirty;
+    int64_t cell_bin;    /* newest bin with data */
+    uint32_t cell_n;
+    double cell_x;
+};
+
+struct rv_agg_engine {
+    struct rv_agg_params p;
+    struct rv_agg_sink sink;
+    int64_t bin_ms;
+    size_t slots;        /* bins per week */
+    size_t dslots;       /* bins per day */
+    size_t nopen;        /* open bins per series */
+    struct unit **units; /* creation order */
+    size_t nunits, capunits;
+    struct strmap unit_map;   /* "CC/v/admin1" -> index */
+    struct strmap source_map; /* name -> id */
+    char **sources;           /* id -> name */
+    size_t nsources, capsources;
+    struct strmap country_map;
+    bool started;
+    int64_t clock_ms;    /* newest event time */
+    int64_t first_ms;
+    int64_t closed;      /* bins with index < closed are closed */
+    int64_t start_bin;   /* closed at the first event */
+    uint64_t alert_seq;
+    struct rv_agg_engine_stats st;
+    bool full_logged;
+};
+
+static void unit_free(struct unit *u)
+{
+    if (u == NULL)
+        return;
+    if (u->counted)
+        season_release(&u->s);
+    free(u->open);
+    for (size_t i = 0; i < u->nprobes; i++) {
+        season_release(&u->probes[i].s);
+        free(u->probes[i].open);
+    }
+    free(u->probes);
+    free(u->admin1);
+    free(u);
+}
+
+int rv_agg_engine_new(const struct rv_agg_params *p, uint64_t last_alert_seq,
+                      const struct rv_agg_sink *sink, struct rv_agg_engine **out)
+{
+    struct rv_agg_engine *e;
+
+    if (p == NULL || out == NULL || p->bin_s <= 0 || 86400 % p->bin_s != 0 || p->weeks < 1 ||
+        p->weeks > MAX_WEEKS || p->min_weeks < 1)
+        return RV_EINVAL;
+    e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return RV_ENOMEM;
+    e->p = *p;
+    if (sink != NULL)
+        e->sink = *sink;
+    e->bin_ms = p->bin_s * 1000;
+    e->slots = (size_t)(WEEK_S / p->bin_s);
+    e->dslots = (size_t)(86400 / p->bin_s);
+    e->nopen = (size_t)(p->lateness_s / p->bin_s) + 2;
+    e->alert_seq = last_alert_seq;
+    e->clock_ms = INT64_MIN;
+    e->first_ms = INT64_MAX;
+    *out = e;
+    return RV_OK;
+}
+
+void rv_agg_engine_free(struct rv_agg_engine **ep)
+{
+    struct rv_agg_engine *e;
+
+    if (ep == NULL || *ep == NULL)
+        return;
+    e = *ep;
+    for (size_t i = 0; i < e->nunits; i++)
+        unit_free(e->units[i]);
+    free(e->units);
+    for (size_t i = 0; i < e->nsources; i++)
+        free(e->sources[i]);
+    free(e->sources);
+    strmap_free(&e->unit_map);
+    strmap_free(&e->source_map);
+    strmap_free(&e->country_map);
+    free(e);
+    *ep = NULL;
+}
+
+void rv_agg_engine_set_alert_seq(struct rv_agg_engine *e, uint64_t seq)
+{
+    e->alert_seq = seq;
+}
+
+void rv_agg_engine_get_stats(const struct rv_agg_engine *e, struct rv_agg_engine_stats *out)
+{
+    *out = e->st;
+    out->series = e->nunits;
+    out->last_alert_seq = e->alert_seq;
+    out->clock_ms = e->clock_ms;
+    out->first_ms = e->first_ms;
+    out->countries = e->country_map.n;
+}
+
+static int source_id(struct rv_agg_engine *e, const char *name, uint16_t *id)
+{
+    size_t v;
+
+    if (strmap_get(&e->source_map, name, &v)) {
+        *id = (uint16_t)v;
+        return RV_OK;
+    }
+    if (e->nsources >= 65535)
+        return RV_ETOOBIG;
+    if (e->nsources == e->capsources) {
+        size_t nc = e->capsources ? e->capsources * 2 : 16;
+        char **ns = realloc(e->sources, nc * sizeof *ns);
+        if (ns == NULL)
+            return RV_ENOMEM;
+        e->sources = ns;
+        e->capsources = nc;
+    }
+    e->sources[e->nsources] = strdup(name);
+    if (e->sources[e->nsources] == NULL)
+        return RV_ENOMEM;
+    if (strmap_put(&e->source_map, name, e->nsources) != RV_OK) {
+        free(e->sources[e->nsources]);
+        return RV_ENOMEM;
+    }
+    *id = (uint16_t)e->nsources++;
+    return RV_OK;
+}
+
+static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int violation,
+                             const char *admin1, int64_t bin)
+{
+    char key[8 + RV_ADMIN1_MAX + 1];
+    size_t v;
+    struct unit *u;
+
+    snprintf(key, sizeof key, "%s/%d/%s", country, violation, admin1 ? admin1 : "");
+    if (strmap_get(&e->unit_map, key, &v))
+        return e->units[v];
+    if ((int64_t)e->nunits >= e->p.max_series) {
+        if (!e->full_logged)
+            rv_log_warn("agg", "series full max_series=%lld", (long long)e->p.max_series);
+        e->full_logged = true;
+        return NULL;
+    }
+    if (e->nunits == e->capunits) {
+        size_t nc = e->capunits ? e->capunits * 2 : 64;
+        struct unit **nu = realloc(e->units, nc * sizeof *nu);
+        if (nu == NULL)
+            return NULL;
+        e->units = nu;
+        e->capunits = nc;
+    }
+    u = calloc(1, sizeof *u);
+    if (u == NULL)
+        return NULL;
+    memcpy(u->country, country, 3);
+    u->violation = (uint8_t)violation;
+    u->created = bin;
+    u->zero_past = e->closed - e->start_bin >= e->p.warmup_bins;
+    u->cell_bin = INT64_MIN;
+    u->open = malloc(e->nopen * sizeof *u->open);
+    if (u->open == NULL)
+        goto fail;
+    for (size_t i = 0; i < e->nopen; i++) {
+        u->open[i].idx = INT64_MIN;
+        u->open[i].x = 0;
+        u->open[i].n = 0;
+    }
+    if (admin1 != NULL && (u->admin1 = strdup(admin1)) == NULL)
+        goto fail;
+    if (!strmap_get(&e->country_map, country, &v) &&
+        strmap_put(&e->country_map, country, 0) != RV_OK)
+        goto fail;
+    if (strmap_put(&e->unit_map, key, e->nunits) != RV_OK)
+        goto fail;
+    e->units[e->nunits++] = u;
+    return u;
+fail:
+    free(u->open);
+    free(u->admin1);
+    free(u);
+    return NULL;
+}
+
+static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
+{
+    if (u->counted)
+        return RV_OK;
+    if (season_init(&u->s, e->slots, e->dslots, (size_t)e->p.weeks) != RV_OK)
+        return RV_ENOMEM;
+    u->counted = true;
+    if (u->zero_past) {
+        /* The series had no events since the engine started: its past is
+         * known to be zeros, for as many whole weeks as the engine ran. */
+        int64_t past = e->closed - e->start_bin;
+        int64_t w = past / (int64_t)e->slots;
+        if (w > e->p.weeks)
+            w = e->p.weeks;
+        for (size_t k = 0; k < e->slots; k++) {
+            u->s.fill[k] = (uint8_t)w;
+            u->s.pos[k] = (uint8_t)(w % e->p.weeks);
+        }
+        for (size_t k = 0; k < e->dslots; k++)
+            u->s.dn[k] = (uint32_t)(past / (int64_t)e->dslots > 0 ? past / (int64_t)e->dslots : 1);
+        u->s.nbins = (uint64_t)past;
+    }
+    return RV_OK;
+}
+
+static struct probe *unit_probe(struct rv_agg_engine *e, struct unit *u, uint16_t src)
+{
+    struct probe *np, *pr;
+
+    for (size_t i = 0; i < u->nprobes; i++)
+        if (u->probes[i].src == src)
+            return &u->probes[i];
+    np = realloc(u->probes, (u->nprobes + 1) * sizeof *np);
+    if (np == NULL)
+        return NULL;
+    u->probes = np;
+    pr = &np[u->nprobes];
+    memset(pr, 0, sizeof *pr);
+    pr->src = src;
+    pr->last_data = INT64_MIN;
+    if (season_init(&pr->s, e->slots, e->dslots, (size_t)e->p.weeks) != RV_OK)
+        return NULL;
+    pr->open = malloc(e->nopen * sizeof *pr->open);
+    if (pr->open == NULL) {
+        season_release(&pr->s);
+        return NULL;
+    }
+    for (size_t i = 0; i < e->nopen; i++) {
+        pr->open[i].idx = INT64_MIN;
+        pr->open[i].sum = 0;
+        pr->open[i].n = 0;
+    }
+    u->nprobes++;
+    return pr;
+}
+
+static size_t slot_of(const struct rv_agg_engine *e, int64_t bin)
+{
+    int64_t s = bin % (int64_t)e->slots;
+    return (size_t)(s < 0 ? s + (int64_t)e->slots : s);
+}
+
+static size_t dslot_of(const struct rv_agg_engine *e, int64_t bin)
+{
+    int64_t s = bin % (int64_t)e->dslots;
+    return (size_t)(s < 0 ? s + (int64_t)e->dslots : s);
+}
+
+static size_t open_of(const struct rv_agg_engine *e, int64_t bin)
+{
+    int64_t s = bin % (int64_t)e->nopen;
+    return (size_t)(s < 0 ? s + (int64_t)e->nopen : s);
+}
+
+/* Baseline of the counted series of U for BIN. False while warming up. */
+static bool counted_baseline(const struct rv_agg_engine *e, const struct unit *u, int64_t bin,
+                             double *base, double *spread)
+{
+    if (!u->counted)
+        return false;
+    if (!u->zero_past && (int64_t)u->s.nbins < e->p.warmup_bins)
+        return false;
+    return season_get(&u->s, &e->p, slot_of(e, bin), dslot_of(e, bin), base, spread);
+}
+
+static double counted_score(const struct rv_agg_engine *e, double x, double base, double spread)
+{
+    double lam = base + e->p.spread_k * spread;
+
+    if (lam < e->p.lambda_min)
+        lam = e->p.lambda_min;
+    return poisson_surprise(x, lam);
+}
+
+/* Keeps the TOP_MAX heaviest events (ties: older seq first). */
+static void evidence_add(struct unit *u, double w, uint64_t seq, const struct rv_event *ev)
+{
+    int i;
+
+    if (u->ntop == TOP_MAX) {
+        struct evid *last = &u->top[TOP_MAX - 1];
+        if (w < last->w || (w == last->w && seq > last->seq))
+            return;
+        u->ntop--;
+    }
+    i = u->ntop;
+    while (i > 0 && (u->top[i - 1].w < w || (u->top[i - 1].w == w && u->top[i - 1].seq > seq))) {
+        u->top[i] = u->top[i - 1];
+        i--;
+    }
+    u->top[i].w = w;
+    u->top[i].seq = seq;
+    snprintf(u->top[i].ref, sizeof u->top[i].ref, "%s/%s", ev->source, ev->id);
+    u->ntop++;
+}
+
+/* --------------------------------------------------------------- alerts */
+
+static double round2(double x)
+{
+    if (x > 1e6)
+        x = 1e6;
+    return round(x * 100.0) / 100.0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sources agreeing at BIN: counted sources in the corroboration window
+ * (when the counted score is elevated) and elevated probe sources. Fills
+ * NAMES (sorted, distinct) when given. */
+static int agreeing(const struct rv_agg_engine *e, const struct unit *u, int64_t bin,
+                    const char **names, size_t *nnames)
+{
+    int n = 0;
+    size_t k = 0;
+    double tw = e->p.threshold[1];
+
+    if (u->cscore >= tw) {
+        for (int i = 0; i < u->nseen; i++) {
+            if (u->seen[i].last_bin > bin - e->p.corroboration_bins) {
+                n++;
+                if (names)
+                    names[k++] = e->sources[u->seen[i].src];
+            }
+        }
+    }
+    for (size_t i = 0; i < u->nprobes; i++) {
+        if (u->probes[i].score >= tw) {
+            bool dup = false;
+            if (names) {
+                for (size_t j = 0; j < k; j++)
+                    if (strcmp(names[j], e->sources[u->probes[i].src]) == 0)
+                        dup = true;
+                if (!dup)
+                    names[k++] = e->sources[u->probes[i].src];
+            }
+            if (!dup)
+                n++;
+        }
+    }
+    if (names) {
+        qsort(names, k, sizeof *names, cmp_str);
+        *nnames = k;
+    }
+    return n;
+}
+
+static int emit_alert(struct rv_agg_engine *e, struct unit *u, int newlevel, int64_t bin)
+{
+    char t1[32], t2[32];
+    const char **names;
+    size_t nnames = 0;
+    struct rv_agg_alert a;
+    cJSON *o, *arr;
+    char *txt;
+    int state;
+
+    if (u->level == 0)
+        state = RV_AST_OPENED;
+    else if (newlevel == 0)
+        state = RV_AST_RESOLVED;
+    else if (newlevel > u->level)
+        state = RV_AST_ESCALATED;
+    else
+        state = RV_AST_DEESCALATED;
+    if (state == RV_AST_OPENED)
+        u->opened_ms = e->clock_ms;
+    memset(&a, 0, sizeof a);
+    a.seq = e->alert_seq + 1;
+    a.state = state;
+    a.level = newlevel ? newlevel : u->level;
+    a.prev_level = u->level;
+    a.country = u->country;
+    a.violation = u->violation;
+    a.admin1 = u->admin1;
+    a.score = round2(u->score);
+    a.opened_ms = u->opened_ms;
+    a.updated_ms = e->clock_ms;
+    names = malloc((SEEN_MAX + u->nprobes) * sizeof *names);
+    if (names == NULL)
+        return RV_ENOMEM;
+    agreeing(e, u, bin, names, &nnames);
+    o = cJSON_CreateObject();
+    if (o == NULL) {
+        free(names);
+        return RV_ENOMEM;
+    }
+    cJSON_AddNumberToObject(o, "seq", (double)a.seq);
+    cJSON_AddStringToObject(o, "state", state_names[state]);
+    cJSON_AddStringToObject(o, "country", u->country);
+    cJSON_AddStringToObject(o, "violation", rv_violation_name(u->violation));
+    if (u->admin1)
+        cJSON_AddStringToObject(o, "admin1", u->admin1);
+    else
+        cJSON_AddNullToObject(o, "admin1");
+    cJSON_AddStringToObject(o, "level", level_names[a.level]);
+    cJSON_AddNumberToObject(o, "score", a.score);
+    cJSON_AddStringToObject(o, "opened_at", rv_time_format(a.opened_ms, t1, sizeof t1));
+    cJSON_AddStringToObject(o, "updated_at", rv_time_format(a.updated_ms, t2, sizeof t2));
+    arr = cJSON_AddArrayToObject(o, "evidence");
+    for (int i = 0; arr && i < u->ntop; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(u->top[i].ref));
+    arr = cJSON_AddArrayToObject(o, "sources");
+    for (size_t i = 0; arr && i < nnames; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+    free(names);
+    txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (txt == NULL)
+        return RV_ENOMEM;
+    a.json = txt;
+    a.len = strlen(txt);
+    e->alert_seq++;
+    e->st.alerts++;
+    if (e->sink.alert)
+        e->sink.alert(e->sink.arg, &a);
+    free(txt);
+    u->level = newlevel;
+    u->down = 0;
+    if (newlevel == 0)
+        u->ntop = 0;
+    return RV_OK;
+}
+
+static int level_of(const struct rv_agg_engine *e, double score)
+{
+    for (int l = 3; l >= 1; l--)
+        if (score >= e->p.threshold[l])
+            return l;
+    return 0;
+}
+
+/* Re-evaluates U at BIN. CLOSING: BIN was just closed (levels may go
+ * down); else an event just arrived (levels may only go up). */
+static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool closing)
+{
+    double best = u->cscore, score;
+    bool country_probe = false;
+    int n, cap, target, hold;
+
+    for (size_t i = 0; i < u->nprobes; i++) {
+        if (u->probes[i].score > best)
+            best = u->probes[i].score;
+        if (u->admin1 == NULL && u->violation == RV_V_INTERNET_SHUTDOWN &&
+            u->probes[i].score >= e->p.threshold[1])
+            country_probe = true;
+    }
+    n = agreeing(e, u, bin, NULL, NULL);
+    score = best * (1.0 + e->p.corroboration_bonus * (n > 1 ? n - 1 : 0));
+    cap = country_probe ? 3 : (n < 1 ? 1 : (n > 3 ? 3 : n));
+    target = level_of(e, score);
+    if (target > cap)
+        target = cap;
+    hold = level_of(e, score / (1.0 - e->p.hysteresis));
+    if (hold > cap)
+        hold = cap;
+    u->score = score;
+    if (target > u->level)
+        return emit_alert(e, u, target, bin);
+    if (!closing)
+        return RV_OK;
+    if (hold >= u->level) {
+        u->down = 0;
+        return RV_OK;
+    }
+    if (++u->down >= e->p.cooldown_bins)
+        return emit_alert(e, u, hold, bin);
+    return RV_OK;
+}
+
+/* Closes BIN in U: scores it, learns it, re-evaluates the alert. */
+static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
+{
+    size_t slot = slot_of(e, bin), dslot = dslot_of(e, bin);
+    double base, spread;
+
+    if (u->counted) {
+        struct cbin *cb = &u->open[open_of(e, bin)];
+        double x = cb->idx == bin ? cb->x : 0;
+
+        if (counted_baseline(e, u, bin, &base, &spread)) {
+            double floor = base > e->p.lambda_min ? base : e->p.lambda_min;
+            double sd = spread > sqrt(floor) ? spread : sqrt(floor);
+            /* clipped at 3 sd: one spike is the Poisson test's business,
+             * CUSUM is for a sustained shift and must not be held up for
+             * hours by a single huge bin */
+            double z = (x - base) / sd;
+            u->cusum += (z > 3 ? 3 : z) - e->p.cusum_k;
+            if (u->cusum < 0)
+                u->cusum = 0;
+            double cs = u->cusum / e->p.cusum_h * e->p.threshold[2];
+            double ps = counted_score(e, x, base, spread);
+            u->cscore = ps > cs ? ps : cs;
+            /* winsorise what the EWMA learns so that a burst does not
+             * become the new normal at once */
+            double cap = base + 3 * sd;
+            season_learn(&u->s, &e->p, slot, dslot, x, x > cap ? cap : x, true);
+        } else {
+            u->cscore = 0;
+            season_learn(&u->s, &e->p, slot, dslot, x, x, true);
+        }
+        if (cb->idx == bin) {
+            cb->idx = INT64_MIN;
+            cb->x = 0;
+            cb->n = 0;
+        }
+    }
+    for (size_t i = 0; i < u->nprobes; i++) {
+        struct probe *pr = &u->probes[i];
+        struct pbin *pb = &pr->open[open_of(e, bin)];
+
+        if (pb->idx != bin || pb->n == 0) {
+            if (pr->last_data != INT64_MIN && bin - pr->last_data > e->p.probe_stale_bins) {
+                pr->run = 0;
+                pr->score = 0;
+            }
+            continue;
+        }
+        double v = pb->sum / pb->n, d = 0;
+        bool ok = (int64_t)pr->s.nbins >= e->p.warmup_bins &&
+                  season_get(&pr->s, &e->p, slot, dslot, &base, &spread);
+        if (ok) {
+            if (u->violation == RV_V_INTERNET_SHUTDOWN) {
+                d = base > 0 ? (base - v) / base : 0;
+            } else {
+                double floor = base > 0.1 ? base : 0.1;
+                d = (v - base - e->p.spread_k * spread) / floor;
+            }
+            if (d > 1)
+                d = 1;
+            if (d >= e->p.probe_drop_min)
+                pr->run += d;
+            else
+                pr->run = 0;
+            pr->score = e->p.probe_scale * pr->run;
+        }
+        /* an outage is not learnt into the EWMA (the seasonal median
+         * shrugs it off) */
+        season_learn(&pr->s, &e->p, slot, dslot, v, v, !(ok && d >= e->p.probe_drop_min));
+        pr->last_data = bin;
+        pb->idx = INT64_MIN;
+        pb->sum = 0;
+        pb->n = 0;
+    }
+    e->st.bins_closed++;
+    int rc = evaluate(e, u, bin, true);
+    if (u->level == 0)
+        u->ntop = 0; /* evidence is what happened since the alert opened */
+    return rc;
+}
+
+/* Advances the watermark to cover NOW_MS: closes every bin whose end is at
+ * or before it, in every unit. */
+static int advance(struct rv_agg_engine *e, int64_t now_ms)
+{
+    int64_t target = floor_div(now_ms - e->p.lateness_s * 1000, e->bin_ms);
+    int rc;
+
+    while (e->closed < target) {
+        for (size_t i = 0; i < e->nunits; i++)
+            if ((rc = close_unit_bin(e, e->units[i], e->closed)) != RV_OK)
+                return rc;
+        e->closed++;
+    }
+    return RV_OK;
+}
+
+static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
+                     const struct rv_event *ev, uint16_t src, int64_t bin)
+{
+    size_t o = open_of(e, bin);
+
+    if (u->cell_bin < bin) {
+        u->cell_bin = bin;
+        u->cell_n = 0;
+        u->cell_x = 0;
+    }
+    if (ev->kind == RV_KIND_PROBE && ev->has_value) {
+        struct probe *pr = unit_probe(e, u, src);
+        if (pr == NULL)
+            return RV_ENOMEM;
+        struct pbin *pb = &pr->open[o];
+        if (pb->idx != bin) {
+            pb->idx = bin;
+            pb->sum = 0;
+            pb->n = 0;
+        }
+        pb->sum += ev->value;
+        pb->n++;
+        if (u->cell_bin == bin)
+            u->cell_n++;
+        u->cell_dirty = true;
+        /* probe evidence: how far below (or above) its baseline */
+        double base, spread, w = 0;
+        if (season_get(&pr->s, &e->p, slot_of(e, bin), dslot_of(e, bin), &base, &spread) &&
+            base != 0)
+            w = fabs(base - ev->value) / fabs(base);
+        evidence_add(u, w, seq, ev);
+        return RV_OK;
+    }
+    if (unit_make_counted(e, u) != RV_OK)
+        return RV_ENOMEM;
+    double w = ev->confidence * (ev->severity / 3.0) * (1.0 + log10((double)(ev->count ? ev->count : 1)));
+    struct cbin *cb = &u->open[o];
+    if (cb->idx != bin) {
+        cb->idx = bin;
+        cb->x = 0;
+        cb->n = 0;
+    }
+    cb->x += w;
+    cb->n++;
+    if (u->cell_bin == bin) {
+        u->cell_n++;
+        u->cell_x += w;
+    }
+    u->cell_dirty = true;
+    /* remember the source for corroboration */
+    int i;
+    for (i = 0; i < u->nseen; i++)
+        if (u->seen[i].src == src)
+            break;
+    if (i == u->nseen) {
+        if (u->nseen < SEEN_MAX) {
+            u->nseen++;
+        } else {
+            /* replace the stalest source */
+            int old = 0;
+            for (int j = 1; j < SEEN_MAX; j++)
+                if (u->seen[j].last_bin < u->seen[old].last_bin)
+                    old = j;
+            i = old;
+        }
+        u->seen[i].src = src;
+        u->seen[i].last_bin = bin;
+    } else if (u->seen[i].last_bin < bin) {
+        u->seen[i].last_bin = bin;
+    }
+    evidence_add(u, w, seq, ev);
+    /* an early look at the open bin: a partial count that is already
+     * surprising can only grow */
+    double base, spread;
+    if (counted_baseline(e, u, bin, &base, &spread)) {
+        double ps = counted_score(e, cb->x, base, spread);
+        if (ps > u->cscore) {
+            double keep = u->cscore;
+            u->cscore = ps;
+            int rc = evaluate(e, u, bin, false);
+            u->cscore = keep > ps ? keep : ps;
+            return rc;
+        }
+    }
+    return RV_OK;
+}
+
+int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_event *ev)
+{
+    int64_t bin = floor_div(ev->time_ms, e->bin_ms);
+    uint16_t src;
+    struct unit *u;
+    int rc;
+
+    e->st.events++;
+    if (!e->started) {
+        e->started = true;
+        e->closed = floor_div(ev->time_ms - e->p.lateness_s * 1000, e->bin_ms);
+        e->start_bin = e->closed;
+    }
+    if (ev->time_ms > e->clock_ms || e->clock_ms == INT64_MIN) {
+        e->clock_ms = ev->time_ms;
+        if ((rc = advance(e, ev->time_ms)) != RV_OK)
+            return rc;
+    }
+    if (ev->time_ms < e->first_ms)
+        e->first_ms = ev->time_ms;
+    if (bin < e->closed) {
+        e->st.late++;
+        if ((e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
+            rv_log_warn("agg",
+                        "late event dropped source=%s id=%s time_ms=%lld watermark_bin_ms=%lld "
+                        "late_total=%llu",
+                        ev->source, ev->id, (long long)ev->time_ms,
+                        (long long)(e->closed * e->bin_ms), (unsigned long long)e->st.late);
+        return RV_OK;
+    }
+    if ((rc = source_id(e, ev->source, &src)) != RV_OK)
+        return rc;
+    u = unit_get(e, ev->country, ev->violation, NULL, bin);
+    if (u == NULL) {
+        e->st.ignored++;
+        return e->full_logged ? RV_OK : RV_ENOMEM;
+    }
+    if ((rc = add_event(e, u, seq, ev, src, bin)) != RV_OK)
+        return rc;
+    if (e->p.admin1 && ev->admin1[0] != '\0') {
+        u = unit_get(e, ev->country, ev->violation, ev->admin1, bin);
+        if (u == NULL) {
+            e->st.ignored++;
+            return e->full_logged ? RV_OK : RV_ENOMEM;
+        }
+        if ((rc = add_event(e, u, seq, ev, src, bin)) != RV_OK)
+            return rc;
+    }
+    return RV_OK;
+}
+
+int rv_agg_engine_cells(struct rv_agg_engine *e,
+                        void (*cb)(void *arg, const struct rv_agg_cell *c), void *arg)
+{
+    char t[32], res[32];
+
+    if (e->bin_ms % 86400000 == 0)
+        snprintf(res, sizeof res, "%lldd", (long long)(e->bin_ms / 86400000));
+    else if (e->bin_ms % 3600000 == 0)
+        snprintf(res, sizeof res, "%lldh", (long long)(e->bin_ms / 3600000));
+    else if (e->bin_ms % 60000 == 0)
+        snprintf(res, sizeof res, "%lldm", (long long)(e->bin_ms / 60000));
+    else
+        snprintf(res, sizeof res, "%llds", (long long)(e->bin_ms / 1000));
+    for (size_t i = 0; i < e->nunits; i++) {
+        struct unit *u = e->units[i];
+        struct rv_agg_cell c;
+        double base = 0, spread = 0;
+        int nsrc = 0;
+        cJSON *o;
+        char *txt;
+
+        if (!u->cell_dirty || u->admin1 != NULL || u->cell_bin == INT64_MIN)
+            continue;
+        u->cell_dirty = false;
+        if (!counted_baseline(e, u, u->cell_bin, &base, &spread))
+            base = 0;
+        for (int k = 0; k < u->nseen; k++)
+            if (u->seen[k].last_bin == u->cell_bin)
+                nsrc++;
+        for (size_t k = 0; k < u->nprobes; k++)
+            if (u->probes[k].open[open_of(e, u->cell_bin)].idx == u->cell_bin)
+                nsrc++;
+        o = cJSON_CreateObject();
+        if (o == NULL)
+            return RV_ENOMEM;
+        cJSON_AddStringToObject(o, "country", u->country);
+        cJSON_AddStringToObject(o, "violation", rv_violation_name(u->violation));
+        cJSON_AddStringToObject(o, "res", res);
+        cJSON_AddStringToObject(o, "bin", rv_time_format(u->cell_bin * e->bin_ms, t, sizeof t));
+        cJSON_AddNumberToObject(o, "count", u->cell_n);
+        cJSON_AddNumberToObject(o, "weight", round2(u->cell_x));
+        cJSON_AddNumberToObject(o, "sources", nsrc);
+        cJSON_AddNumberToObject(o, "baseline", round2(base));
+        cJSON_AddNumberToObject(o, "score", round2(u->score));
+        cJSON_AddStringToObject(o, "level", level_names[u->level]);
+        txt = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (txt == NULL)
+            return RV_ENOMEM;
+        c.country = u->country;
+        c.violation = u->violation;
+        c.json = txt;
+        c.len = strlen(txt);
+        cb(arg, &c);
+        free(txt);
+    }
+    return RV_OK;
+}
