@@ -48,7 +48,7 @@ enum {
     GD_NUMSOURCES = 32,
     GD_NUMARTICLES = 33,
     GD_AVGTONE = 34,
-    GD_ACTOR1GEO_TYPE = 35, /* the Actor1Geo block: type, fullname, country, adm1, */
+    GD_ACTOR1GEO_TYPE = 35,  /* the Actor1Geo block: type, fullname, country, adm1, */
     GD_ACTION_GEO_TYPE = 51, /* adm2, lat, long, featureid; ActionGeo the same */
     GD_DATEADDED = 59,
     GD_SOURCEURL = 60,
@@ -358,20 +358,31 @@ static bool is_http_url(struct field f)
            (f.n > 8 && memcmp(f.p, "https://", 8) == 0);
 }
 
+/* A CAMEO code column as text: itself when it is 1-4 digits, else the
+ * code the row matched (attrs must stay valid UTF-8). */
+static const char *cameo_text(struct field f, const struct cameo_map *m, char *buf)
+{
+    uint64_t unused;
+
+    if (!parse_digits(f, 1, 4, &unused))
+        return m->code;
+    return field_str(f, buf, 8);
+}
+
 /* The row's numbers as attrs (compact JSON, malloc'd), or NULL on ENOMEM. */
-static char *attrs_new(const struct field *col, uint64_t quad, double goldstein,
-                       uint64_t mentions, uint64_t sources, uint64_t articles, double tone,
-                       struct field adm1)
+static char *attrs_new(const struct field *col, const struct cameo_map *m, uint64_t quad,
+                       double goldstein, uint64_t mentions, uint64_t sources, uint64_t articles,
+                       double tone, struct field adm1)
 {
     char code[16], buf[32];
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
+    size_t i;
 
     if (!o)
         return NULL;
-    if (!cJSON_AddStringToObject(o, "cameo", field_str(col[GD_EVENTCODE], code, sizeof code)) ||
-        !cJSON_AddStringToObject(o, "cameo_root",
-                                 field_str(col[GD_EVENTROOTCODE], code, sizeof code)) ||
+    if (!cJSON_AddStringToObject(o, "cameo", cameo_text(col[GD_EVENTCODE], m, code)) ||
+        !cJSON_AddStringToObject(o, "cameo_root", cameo_text(col[GD_EVENTROOTCODE], m, code)) ||
         !cJSON_AddNumberToObject(o, "quad_class", (double)quad) ||
         !cJSON_AddNumberToObject(o, "goldstein", goldstein) ||
         !cJSON_AddNumberToObject(o, "num_mentions", (double)mentions) ||
@@ -381,7 +392,12 @@ static char *attrs_new(const struct field *col, uint64_t quad, double goldstein,
         !cJSON_AddStringToObject(o, "sqldate", field_str(col[GD_SQLDATE], buf, sizeof buf)) ||
         !cJSON_AddStringToObject(o, "dateadded", field_str(col[GD_DATEADDED], buf, sizeof buf)))
         goto done;
-    if (adm1.n > 0 && !cJSON_AddStringToObject(o, "adm1", field_str(adm1, buf, sizeof buf)))
+    /* FIPS ADM1 codes are letters and digits; anything else is not one
+     * (and attrs must stay valid UTF-8) */
+    for (i = 0; i < adm1.n && isalnum((unsigned char)adm1.p[i]); i++)
+        ;
+    if (adm1.n > 0 && i == adm1.n &&
+        !cJSON_AddStringToObject(o, "adm1", field_str(adm1, buf, sizeof buf)))
         goto done;
     text = cJSON_PrintUnformatted(o);
 done:
@@ -439,8 +455,7 @@ static int row_to_event(const struct field *col, const struct cameo_map *m, stru
     field_str(geo[GEO_COUNTRY], tmp, 8);
     iso = rv_country_from_fips(tmp);
     if (!iso)
-        return rv_err_set(err, RV_EINVAL, "country: FIPS 10-4 '%s' has no ISO 3166-1 country",
-                          tmp);
+        return rv_err_set(err, RV_EINVAL, "country: FIPS 10-4 '%s' has no ISO 3166-1 country", tmp);
     memcpy(ev->country, iso, 2);
     ev->country[2] = '\0';
     if (geo[GEO_LAT].n > 0 || geo[GEO_LONG].n > 0) {
@@ -481,7 +496,8 @@ static int row_to_event(const struct field *col, const struct cameo_map *m, stru
         if (!ev->url)
             return rv_err_set(err, RV_ENOMEM, "url: out of memory");
     }
-    ev->attrs = attrs_new(col, quad, goldstein, mentions, sources, articles, tone, geo[GEO_ADM1]);
+    ev->attrs =
+        attrs_new(col, m, quad, goldstein, mentions, sources, articles, tone, geo[GEO_ADM1]);
     if (!ev->attrs)
         return rv_err_set(err, RV_ENOMEM, "attrs: out of memory");
     return RV_OK;
@@ -683,8 +699,7 @@ int rv_feed_parse_gdelt(const char *buf, size_t len, const struct rv_feed_sink *
     rv_err_clear(err);
     if (!sink || !sink->emit || !sink->reject || !sink->source || !sink->source[0] ||
         strlen(sink->source) > RV_SOURCE_MAX)
-        return rv_err_set(err, RV_EINVAL, "source: missing or longer than %d bytes",
-                          RV_SOURCE_MAX);
+        return rv_err_set(err, RV_EINVAL, "source: missing or longer than %d bytes", RV_SOURCE_MAX);
     if (!buf && len > 0)
         return rv_err_set(err, RV_EINVAL, "gdelt: no payload");
     if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) {

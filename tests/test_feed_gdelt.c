@@ -136,13 +136,13 @@ static char *read_file(const char *path, size_t *len)
 #define MAXROWS 400
 
 struct row {
-    size_t line;     /* 1-based */
-    char id[24];     /* GLOBALEVENTID */
-    char code[8];    /* EventCode */
-    char base[8];    /* EventBaseCode */
-    char root[8];    /* EventRootCode */
-    char action[8];  /* ActionGeo_CountryCode */
-    char actor1[8];  /* Actor1Geo_CountryCode */
+    size_t line;    /* 1-based */
+    char id[24];    /* GLOBALEVENTID */
+    char code[8];   /* EventCode */
+    char base[8];   /* EventBaseCode */
+    char root[8];   /* EventRootCode */
+    char action[8]; /* ActionGeo_CountryCode */
+    char actor1[8]; /* Actor1Geo_CountryCode */
 };
 
 /* Column I (0-based) of a tab-separated LINE into OUT. */
@@ -498,8 +498,7 @@ static char *variant(const char *buf, int col, const char *value)
     out = malloc(n + 1);
     if (!out)
         return NULL;
-    snprintf(out, n + 1, "%.*s%s%.*s", (int)(s - p), p, value, (int)(strchr(e, '\n') - e + 1),
-             e);
+    snprintf(out, n + 1, "%.*s%s%.*s", (int)(s - p), p, value, (int)(strchr(e, '\n') - e + 1), e);
     return out;
 }
 
