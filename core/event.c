@@ -193,8 +193,6 @@ int rv_event_validate(const struct rv_event *ev, struct rv_errbuf *err)
         return rv_err_set(err, RV_EINVAL, "severity: must be an integer 1..5");
     if (!(ev->confidence >= 0.0 && ev->confidence <= 1.0))
         return rv_err_set(err, RV_EINVAL, "confidence: must be a number 0..1");
-    if (ev->kind == RV_KIND_PROBE && !ev->has_value)
-        return rv_err_set(err, RV_EINVAL, "value: required for probes");
     if (ev->has_value && !isfinite(ev->value))
         return rv_err_set(err, RV_EINVAL, "value: must be a finite number");
     if (ev->has_geo && !(ev->lat >= -90.0 && ev->lat <= 90.0))

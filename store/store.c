@@ -329,15 +329,13 @@ static void bin_add(struct rv_bin *b, const struct rv_event *ev, uint16_t src)
 {
     int i;
     b->events++;
-    if (ev->kind == RV_KIND_PROBE) {
-        if (ev->has_value) {
-            if (b->probe_n == 0 || ev->value < b->probe_min)
-                b->probe_min = ev->value;
-            if (b->probe_n == 0 || ev->value > b->probe_max)
-                b->probe_max = ev->value;
-            b->probe_sum += ev->value;
-            b->probe_n++;
-        }
+    if (ev->kind == RV_KIND_PROBE && ev->has_value) {
+        if (b->probe_n == 0 || ev->value < b->probe_min)
+            b->probe_min = ev->value;
+        if (b->probe_n == 0 || ev->value > b->probe_max)
+            b->probe_max = ev->value;
+        b->probe_sum += ev->value;
+        b->probe_n++;
     } else {
         b->count += ev->count;
         b->weight += (double)ev->count * ev->confidence * ev->severity / 3.0;
@@ -655,9 +653,8 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
         rc = map_err(mrc, err, "read sources");
         goto fail;
     }
-    if (st->opts.read_only) {
-        mdb_txn_abort(txn);
-    } else if ((mrc = mdb_txn_commit(txn))) {
+    /* commit even a read txn: an aborted txn closes the dbi handles it opened */
+    if ((mrc = mdb_txn_commit(txn))) {
         txn = NULL;
         rc = map_err(mrc, err, "create");
         goto fail;

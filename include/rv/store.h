@@ -122,11 +122,11 @@ struct rv_bin {
     uint8_t res;          /* enum rv_res */
     int64_t start_ms;     /* bin start */
     uint64_t events;      /* events in the bin */
-    uint64_t count;       /* sum of event count (probes excluded) */
-    double weight;        /* sum of count * confidence * severity / 3 (probes excluded) */
+    uint64_t count;       /* sum of event count (probes with a value excluded) */
+    double weight;        /* sum of count * confidence * severity / 3 (same events) */
     uint16_t n_sources;   /* distinct sources, saturating at RV_STORE_MAX_SOURCES_PER_BIN */
     uint16_t sources[RV_STORE_MAX_SOURCES_PER_BIN]; /* source ids seen */
-    uint64_t probe_n;     /* probe events with a value */
+    uint64_t probe_n;     /* probe events with a value (a probe without one is counted) */
     double probe_min, probe_max, probe_sum;
 };
 
