@@ -26,6 +26,12 @@
  * collapse of the measurement count needs a baseline of past days, which is
  * the aggregator's job; measurement_count is kept in attrs for it.
  *
+ * /measurement_meta differs from a /measurements result in form only:
+ * measurement_start_time without fraction, probe_asn an integer, scores a
+ * JSON string (parsed a second time here). Its raw_measurement string is
+ * not read: it can run to megabytes and everything mapped is in the
+ * top-level fields.
+ *
  * Ids: "ooni-<measurement_uid>" and "ooni-agg-<cc>-<YYYY-MM-DD>". The
  * aggregation response does not name the test (test_name is only in the
  * query), so one feed should query one test_name.
