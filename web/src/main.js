@@ -30,10 +30,12 @@ const st = {
   sort: 'alarm',
   sortCol: null,
   lastSeq: 0,
+  epoch: null,
   synced: false,
   open: new Map(), /* country|violation|admin1 -> latest open alert */
   feed: new Map(), /* feed key -> alert change */
-  cells: new Map(), /* country|violation -> latest cell at st.res */
+  cells: new Map(), /* country|violation -> latest cell (any resolution) */
+  baselines: new Map(), /* country|violation|res -> Map(bin s -> baseline) seen in cells */
   paused: false,
 };
 window.rightsview = { state: st };
@@ -176,10 +178,19 @@ function feedOrder(a, b) {
 }
 
 function applyCell(c) {
-  if (c.res && c.res !== st.res) return;
   st.cells.set(`${c.country}|${c.violation}`, c);
-  if (c.country === st.sel.country && c.violation === st.sel.violation) {
-    const t = toSec(c.bin);
+  const t = toSec(c.bin);
+  if (c.res && isFinite(t) && typeof c.baseline === 'number') {
+    const k = `${c.country}|${c.violation}|${c.res}`;
+    let m = st.baselines.get(k);
+    if (!m) {
+      if (st.baselines.size > 5000) st.baselines.clear();
+      st.baselines.set(k, (m = new Map()));
+    }
+    m.set(t, c.baseline);
+    if (m.size > 2000) m.delete(m.keys().next().value);
+  }
+  if (c.country === st.sel.country && c.violation === st.sel.violation && (!c.res || c.res === st.res)) {
     if (isFinite(t)) chart.upsert({ t, count: num(c.count), baseline: num(c.baseline) });
     summarize(c);
   }
@@ -191,11 +202,15 @@ function num(v) {
 
 function onSnapshot(m) {
   const seq = Number(m.alert_seq) || 0;
-  if (seq < st.lastSeq) {
+  if (m.reset === true || seq < st.lastSeq || (st.epoch != null && m.epoch != null && m.epoch !== st.epoch)) {
     /* the store behind the server was replaced: our seqs mean nothing now */
     st.feed.clear();
     st.lastSeq = 0;
+    for (const li of feedNodes.values()) li.remove();
+    feedNodes.clear();
   }
+  if (m.epoch != null) st.epoch = m.epoch;
+  if (typeof m.role === 'string') setRole(m.role === 'analyst' || m.role === 'admin');
   st.open.clear();
   for (const a of m.alerts || []) {
     if (!a.state) a.state = 'opened';
@@ -280,8 +295,12 @@ class Conn {
     }
     this.ws = ws;
     ws.onopen = () => {
-      const sub = { type: 'subscribe', series: st.res };
-      if (st.synced) sub.since = st.lastSeq;
+      /* every resolution's cells: the matrix takes any, the chart its own */
+      const sub = { type: 'subscribe' };
+      if (st.synced) {
+        sub.since = st.lastSeq;
+        if (st.epoch != null) sub.epoch = st.epoch;
+      }
       if (st.token) sub.token = st.token;
       ws.send(JSON.stringify(sub));
     };
@@ -292,7 +311,7 @@ class Conn {
         case 'snapshot': onSnapshot(m); break;
         case 'alert': onAlert(m); break;
         case 'cell': applyCell(m); schedule(); break;
-        case 'resync': this.attempt = 0; this.connect(); break;
+        case 'resync': break; /* the server catches us up from its store */
         case 'error': onServerError(m.reason || 'error'); break;
         default: break;
       }
@@ -371,14 +390,22 @@ async function probeAccess() {
       return false;
     }
   } catch (e) { /* server down: the WebSocket retries will show it */ }
-  st.analyst = false;
+  let analyst = false;
   try {
     const r = await fetch('/api/v1/events?limit=1&format=json', { headers: authHeaders(), cache: 'no-store' });
-    st.analyst = r.ok;
+    analyst = r.ok;
   } catch (e) { /* not an analyst as far as we know */ }
-  document.body.dataset.role = st.analyst ? 'analyst' : 'viewer';
+  setRole(analyst);
   $('login-open').textContent = st.token ? 'Signed in' : 'Sign in';
   return true;
+}
+
+function setRole(analyst) {
+  if (st.analyst === analyst && document.body.dataset.role) return;
+  st.analyst = analyst;
+  document.body.dataset.role = analyst ? 'analyst' : 'viewer';
+  if (!analyst) $('evidence').hidden = true;
+  schedule();
 }
 
 async function start() {
@@ -608,6 +635,14 @@ async function loadSeries() {
     if (r.ok) spans = buildSpans(await r.json(), to);
   } catch (e) { /* spans from the open alerts below */ }
   if (req !== seriesReq) return;
+  /* the HTTP series holds counts; baselines come from the live cells seen,
+   * and bins older than those take the current baseline */
+  const known = st.baselines.get(`${country}|${violation}|${st.res}`);
+  const cur = st.cells.get(`${country}|${violation}`);
+  const curBase = cur && (!cur.res || cur.res === st.res) ? num(cur.baseline) : null;
+  for (const p of points) {
+    if (p.baseline == null) p.baseline = known && known.has(p.t) ? known.get(p.t) : curBase;
+  }
   if (!spans.length) {
     for (const a of st.open.values()) {
       if (a.country === country && a.violation === violation) spans.push({ from: toSec(a.opened_at), to, level: a.level });
@@ -638,7 +673,7 @@ function arrayIn(j, names) {
 
 function parsePoints(j) {
   return arrayIn(j, ['points', 'bins', 'series', 'data'])
-    .map((p) => (Array.isArray(p) ? { t: toSec(p[0]), count: num(p[1]), baseline: num(p[2]) } : { t: toSec(p.bin ?? p.t ?? p.time), count: num(p.count), baseline: num(p.baseline) }))
+    .map((p) => (Array.isArray(p) ? { t: toSec(p[0]), count: num(p[1]), baseline: num(p[2]) } : { t: toSec(p.start ?? p.bin ?? p.t ?? p.time), count: num(p.count), baseline: num(p.baseline) }))
     .filter((p) => isFinite(p.t))
     .sort((a, b) => a.t - b.t);
 }
@@ -675,7 +710,7 @@ async function showEvidence(a) {
     const items = evs.map((e) => el('li', { 'data-event': `${e.source || ''}/${e.id || ''}` },
       `${e.time || ''} · ${e.source || ''}/${e.id || ''} · ${e.title || e.kind || ''}`,
       e.url && /^https?:\/\//.test(e.url) ? el('span', null, ' · ', el('a', { href: e.url, target: '_blank', rel: 'noopener noreferrer', text: 'source' })) : null));
-    const ids = (a.evidence || []).filter((id) => !evs.some((e) => `${e.source}/${e.id}` === id)).map((id) => el('li', { text: id }));
+    const ids = (a.evidence || []).filter((id) => !evs.some((e) => `${e.source}/${e.id}` === id)).map((id) => el('li', { 'data-event': id, text: id }));
     const all = items.concat(ids);
     list.replaceChildren(...(all.length ? all : [el('li', { text: 'No event found for this alert.' })]));
   } catch (e) {
@@ -730,9 +765,6 @@ function initControls() {
     st.res = res;
     sync();
     writeUrl();
-    st.cells.clear();
-    /* cells come at the subscribed resolution: subscribe again */
-    if (!st.paused) conn.now();
     loadSeries();
   };
   for (const b of resButtons) {

@@ -19,6 +19,7 @@ export class WorldMap {
     this.onSelect = onSelect;
     this.paths = new Map(); /* alpha-2 -> [path elements] */
     this.centroid = new Map();
+    this.small = new Set(); /* too small to see their fill: marked with a dot */
     this.labels = null;
     this.lastKey = '';
     this.build();
@@ -50,7 +51,10 @@ export class WorldMap {
         if (!this.paths.has(a2)) this.paths.set(a2, []);
         this.paths.get(a2).push(p);
         const c = proj(geoCentroid(f));
-        if (c && !this.centroid.has(a2)) this.centroid.set(a2, c);
+        if (c && !this.centroid.has(a2)) {
+          this.centroid.set(a2, c);
+          if (path.area(f) < 400) this.small.add(a2);
+        }
       }
       const title = document.createElementNS(SVGNS, 'title');
       title.textContent = a2 ? countryName(a2) : (f.properties && f.properties.name) || '';
@@ -106,17 +110,26 @@ export class WorldMap {
       }
     }
     /* text labels for countries with an alert, so colour is never alone */
-    const key = [...levels.keys()].sort().join(',');
+    const key = [...levels].map(([a2, i]) => `${a2}:${i.level}`).sort().join(',');
     if (key !== this.lastKey) {
       this.lastKey = key;
       this.labels.replaceChildren();
-      for (const a2 of levels.keys()) {
+      for (const [a2, info] of levels) {
         const c = this.centroid.get(a2);
         if (!c) continue;
+        const small = this.small.has(a2);
+        if (small) {
+          const dot = document.createElementNS(SVGNS, 'circle');
+          dot.setAttribute('cx', c[0].toFixed(1));
+          dot.setAttribute('cy', c[1].toFixed(1));
+          dot.setAttribute('r', '5');
+          dot.setAttribute('class', `dot lv-${info.level}`);
+          this.labels.appendChild(dot);
+        }
         const t = document.createElementNS(SVGNS, 'text');
-        t.setAttribute('x', c[0].toFixed(1));
+        t.setAttribute('x', (c[0] + (small ? 8 : 0)).toFixed(1));
         t.setAttribute('y', c[1].toFixed(1));
-        t.setAttribute('text-anchor', 'middle');
+        t.setAttribute('text-anchor', small ? 'start' : 'middle');
         t.setAttribute('dominant-baseline', 'middle');
         t.setAttribute('class', 'label');
         t.textContent = a2;
