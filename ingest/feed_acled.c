@@ -13,6 +13,9 @@
  * event_type / sub_event_type map to the taxonomy through the table
  * below; rows that describe no violation (peaceful protests, battles
  * between armed groups, agreements ...) are skipped without a reject.
+ *
+ * When sink->emit answers non-zero the parse stops: a positive answer
+ * returns RV_OK, a negative one is returned as is ("emit: ..." in ERR).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -396,7 +399,8 @@ static int row_to_event(const struct acled_row *r, struct rv_event *ev, struct r
 }
 
 /* Builds, validates and emits the event of R. Returns RV_OK, 1 when the
- * sink asked to stop, or RV_ENOMEM (ERR set). */
+ * sink asked to stop (positive answer), RV_ENOMEM or the sink's negative
+ * answer (ERR set). */
 static int emit_row(const struct acled_row *r, size_t record, const struct rv_feed_sink *sink,
                     struct rv_errbuf *err)
 {
@@ -424,7 +428,10 @@ static int emit_row(const struct acled_row *r, size_t record, const struct rv_fe
         rv_event_release(&ev);
         return RV_OK;
     }
-    return sink->emit(sink->arg, &ev) != 0 ? 1 : RV_OK;
+    rc = sink->emit(sink->arg, &ev);
+    if (rc < 0)
+        return rv_err_set(err, rc, "emit: the sink stopped the parse at record %zu", record);
+    return rc > 0 ? 1 : RV_OK;
 }
 
 /* ------------------------------------------------------------ CSV */

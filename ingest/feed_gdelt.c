@@ -14,6 +14,10 @@
  *
  * GDELT is machine-coded news, so every event is kind "news", count 1,
  * and its confidence grows with the number of independent sources.
+ *
+ * When sink->emit answers non-zero the parse stops: a positive answer
+ * returns RV_OK, a negative one is returned as is ("emit: ..." in ERR), so
+ * that a caller does not move its cursor past events it did not take.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -596,8 +600,11 @@ static int parse_text(const char *buf, size_t len, const struct rv_feed_sink *si
             rv_event_release(&ev);
             continue;
         }
-        if (sink->emit(sink->arg, &ev) != 0)
-            break;
+        rc = sink->emit(sink->arg, &ev);
+        if (rc < 0)
+            return rv_err_set(err, rc, "emit: the sink stopped the parse at line %zu", line);
+        if (rc > 0)
+            break; /* the sink has enough: not an error */
     }
     return RV_OK;
 }

@@ -41,6 +41,8 @@ struct collect {
     size_t n, cap;
     struct reject *rej;
     size_t nrej, caprej;
+    size_t stop_after; /* emit returns stop_code after this many events; 0 never */
+    int stop_code;
 };
 
 static int on_emit(void *arg, struct rv_event *ev)
@@ -59,7 +61,7 @@ static int on_emit(void *arg, struct rv_event *ev)
         c->cap = cap;
     }
     c->evs[c->n++] = *ev; /* takes the owned strings */
-    return 0;
+    return c->stop_after && c->n >= c->stop_after ? c->stop_code : 0;
 }
 
 static void on_reject(void *arg, size_t record, const char *msg)
@@ -564,6 +566,26 @@ static void test_garbage(void)
     collect_free(&c);
 }
 
+/* emit answering non-zero stops the parser; a negative answer is
+ * returned. The 5th event of the sample is on line 6 (IRA900005). */
+static void test_stop(const char *buf, size_t len)
+{
+    struct collect c = {0};
+    struct rv_errbuf err;
+
+    c.stop_after = 5;
+    c.stop_code = 1;
+    CHECK(parse(buf, len, &c, &err) == RV_OK);
+    CHECK(c.n == 5);
+    collect_free(&c);
+    c.stop_after = 5;
+    c.stop_code = RV_EIO;
+    CHECK(parse(buf, len, &c, &err) == RV_EIO);
+    CHECK(c.n == 5 && strcmp(c.evs[4].id, "acled-IRA900005") == 0);
+    CHECK(strcmp(err.msg, "emit: the sink stopped the parse at record 6") == 0);
+    collect_free(&c);
+}
+
 int main(void)
 {
     const char *dir = getenv("RV_TEST_DATA");
@@ -588,6 +610,7 @@ int main(void)
     test_handmade();
     test_json();
     test_garbage();
+    test_stop(buf, len);
     printf("acled sample: events=%zu rejects=%zu\n", plain.n, plain.nrej);
     collect_free(&plain);
     free(buf);

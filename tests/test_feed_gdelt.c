@@ -42,7 +42,8 @@ struct collect {
     size_t n, cap;
     struct reject *rej;
     size_t nrej, caprej;
-    size_t stop_after; /* emit returns 1 after this many events; 0 never */
+    size_t stop_after; /* emit returns stop_code after this many events; 0 never */
+    int stop_code;
 };
 
 static int on_emit(void *arg, struct rv_event *ev)
@@ -61,7 +62,7 @@ static int on_emit(void *arg, struct rv_event *ev)
         c->cap = cap;
     }
     c->evs[c->n++] = *ev; /* takes the owned strings */
-    return c->stop_after && c->n >= c->stop_after;
+    return c->stop_after && c->n >= c->stop_after ? c->stop_code : 0;
 }
 
 static void on_reject(void *arg, size_t line, const char *msg)
@@ -624,15 +625,23 @@ static void test_garbage(void)
     collect_free(&c);
 }
 
-/* emit returning non-zero stops the parser. */
+/* emit answering non-zero stops the parser. */
 static void test_stop(const char *buf, size_t len)
 {
     struct collect c = {0};
     struct rv_errbuf err;
 
     c.stop_after = 3;
+    c.stop_code = 1; /* enough: not an error */
     CHECK(parse(buf, len, &c, &err) == RV_OK);
     CHECK(c.n == 3);
+    collect_free(&c);
+    /* a failing sink: its code comes back; the third event is line 9 */
+    c.stop_after = 3;
+    c.stop_code = RV_EIO;
+    CHECK(parse(buf, len, &c, &err) == RV_EIO);
+    CHECK(c.n == 3);
+    CHECK(strcmp(err.msg, "emit: the sink stopped the parse at line 9") == 0);
     collect_free(&c);
 }
 
