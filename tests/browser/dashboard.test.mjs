@@ -37,6 +37,7 @@ const DAEMON = join(BUILD, 'rightsviewd');
 const RVCTL = join(BUILD, 'rvctl');
 const CHROMIUM = '/usr/bin/chromium';
 const PY = '/usr/bin/python3';
+const PUBLISH = join(SRC, 'tests', 'browser', 'publish.py');
 
 const VIOLATION = 'killing';
 /* large countries on the 110m map, tried in order for fresh alerts */
@@ -115,7 +116,7 @@ class Daemon {
 
 class Publisher {
   constructor(endpoint) {
-    this.proc = spawn(PY, [join(here, 'publish.py'), endpoint], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = spawn(PY, [PUBLISH, endpoint], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.err = '';
     this.proc.stderr.on('data', (d) => { this.err += d.toString(); });
     this.waiting = new Map();
@@ -273,6 +274,7 @@ test('dashboard: live map, feed, reconnect, tokens (chromium)', { timeout: 24000
       const lat = [];
       for (let round = 0; round < LATENCY_ROUNDS; round++) {
         const c = await pickCountry();
+        assert.equal(await page.evaluate((k) => window.__rvPaint[k], `${c}|${VIOLATION}`), undefined, `${c} already in the feed`);
         const sent = await pub.send(`b-${c}`, burst(c));
         assert.ok(sent.reply && sent.reply.accepted > 0, `burst for ${c} not accepted: ${JSON.stringify(sent.reply)}`);
         const painted = await until(`alert row for ${c}`, () => page.evaluate((k) => window.__rvPaint[k] || 0, `${c}|${VIOLATION}`), 2000, 5);

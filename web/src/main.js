@@ -583,6 +583,7 @@ function renderMatrix() {
     if (td) { for (const t of body.querySelectorAll('td[tabindex="0"]')) t.tabIndex = -1; td.tabIndex = 0; td.focus(); }
   }
   table.setAttribute('aria-rowcount', String(rows.length + 1));
+  $('matrix-more').textContent = rows.length > shown.length ? `Showing ${shown.length} of ${rows.length} countries; filter to see the others.` : '';
 }
 
 /* ---------- selection and series ---------- */
