@@ -60,13 +60,13 @@ static void params_default(struct rv_agg_params *p)
     p->cusum_k = 1.0;
     p->cusum_h = 8.0;
     p->probe_drop_min = 0.25;
-    p->probe_scale = 4.0;
+    p->probe_scale = 5.0;
     p->probe_stale_bins = 6;
     p->corroboration_bins = 3;
     p->corroboration_bonus = 0.25;
-    p->threshold[1] = 2.0;
-    p->threshold[2] = 3.0;
-    p->threshold[3] = 5.0;
+    p->threshold[1] = 2.5;
+    p->threshold[2] = 4.0;
+    p->threshold[3] = 6.0;
     p->hysteresis = 0.25;
     p->cooldown_bins = 2;
     p->admin1 = true;
@@ -122,13 +122,13 @@ int rv_agg_params_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv
     GD("cusum_k", cusum_k, 1.0, 0, 10);
     GD("cusum_h", cusum_h, 8.0, 0.1, 1000);
     GD("probe_drop_min", probe_drop_min, 0.25, 0.01, 1);
-    GD("probe_scale", probe_scale, 4.0, 0.1, 100);
+    GD("probe_scale", probe_scale, 5.0, 0.1, 100);
     GI("probe_stale_bins", probe_stale_bins, 6, 1, 10000);
     GI("corroboration_bins", corroboration_bins, 3, 1, 64);
     GD("corroboration_bonus", corroboration_bonus, 0.25, 0, 10);
-    GD("threshold_watch", threshold[1], 2.0, 0.1, 1000);
-    GD("threshold_warning", threshold[2], 3.0, 0.1, 1000);
-    GD("threshold_critical", threshold[3], 5.0, 0.1, 1000);
+    GD("threshold_watch", threshold[1], 2.5, 0.1, 1000);
+    GD("threshold_warning", threshold[2], 4.0, 0.1, 1000);
+    GD("threshold_critical", threshold[3], 6.0, 0.1, 1000);
     if (!(p->threshold[2] > p->threshold[1]))
         return rv_err_set(err, RV_EINVAL,
                           "aggregator.threshold_warning: must be above threshold_watch");

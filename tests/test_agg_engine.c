@@ -314,8 +314,8 @@ static void burst_then_edge(const char *cfg, struct rec *r, int64_t *burst_at)
         else if (h > burst && h <= burst + 8 * HOUR_MS) {
             /* noisy edge: bins just above the warning line, then quiet ones */
             bool high = (h - burst) / HOUR_MS % 2 == 0;
-            na = high ? 9 : 1;
-            nb = high ? 8 : 1;
+            na = high ? 10 : 1;
+            nb = high ? 10 : 1;
         }
         hour_of_two(e, "UA", RV_V_ATTACK_ON_CIVILIANS, h, na, nb);
     }
@@ -447,7 +447,7 @@ static void test_params(void)
     cJSON *c;
 
     CHECK(rv_agg_params_from_json(NULL, &p, &err) == RV_OK);
-    CHECK(p.bin_s == 3600 && p.lateness_s == 600 && p.threshold[2] == 3.0);
+    CHECK(p.bin_s == 3600 && p.lateness_s == 600 && p.threshold[2] == 4.0);
     c = cJSON_Parse("{\"bin_s\":7}");
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
     CHECK(strcmp(err.msg, "aggregator.bin_s: must be an integer 300..86400") == 0);
@@ -460,7 +460,7 @@ static void test_params(void)
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
     CHECK(strcmp(err.msg, "aggregator.windw: unknown key") == 0);
     cJSON_Delete(c);
-    c = cJSON_Parse("{\"threshold_warning\":1.5}");
+    c = cJSON_Parse("{\"threshold_warning\":2.5}");
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
     CHECK(strcmp(err.msg, "aggregator.threshold_warning: must be above threshold_watch") == 0);
     cJSON_Delete(c);

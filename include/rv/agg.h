@@ -38,14 +38,14 @@
  *   cusum_k               1.0    CUSUM slack in standard deviations (0..10)
  *   cusum_h               8.0    CUSUM value that scores threshold_warning (0.1..1000)
  *   probe_drop_min        0.25   relative drop (or rise) of a probe bin that counts (0.01..1)
- *   probe_scale           4.0    probe score = probe_scale * sum of relative drops over
+ *   probe_scale           5.0    probe score = probe_scale * sum of relative drops over
  *                                consecutive bins (relative drop x duration) (0.1..100)
  *   probe_stale_bins      6      bins without probe data that end an outage run (1..10000)
  *   corroboration_bins    3      bins in which distinct sources are counted (1..64)
  *   corroboration_bonus   0.25   score x (1 + bonus x (agreeing sources - 1)) (0..10)
- *   threshold_watch       2.0    score of watch (0.1..1000)
- *   threshold_warning     3.0    score of warning (> watch)
- *   threshold_critical    5.0    score of critical (> warning)
+ *   threshold_watch       2.5    score of watch (0.1..1000)
+ *   threshold_warning     4.0    score of warning (> watch)
+ *   threshold_critical    6.0    score of critical (> warning)
  *   hysteresis            0.25   a level holds while score >= (1 - hysteresis) x threshold (0..0.9)
  *   cooldown_bins         2      closed bins below the hold line before lowering (1..1000)
  *   admin1                true   also keep (country, violation, admin1) series
