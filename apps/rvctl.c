@@ -198,8 +198,11 @@ static int send_chunk(struct pub *p, size_t idx)
     char bid[32];
     int n = snprintf(bid, sizeof(bid), "%zu", idx);
     struct chunk *c = &p->c[idx];
-    if (zmq_send(p->sock, bid, (size_t)n, ZMQ_SNDMORE) < 0 ||
-        zmq_send(p->sock, c->data, c->len, 0) < 0)
+    /* never block: a DEALER with no live peer (refused handshake, server
+     * down) would wait forever; EAGAIN means "try again later" */
+    if (zmq_send(p->sock, bid, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? 1 : -1;
+    if (zmq_send(p->sock, c->data, c->len, ZMQ_DONTWAIT) < 0)
         return -1;
     c->tries++;
     c->sent_ns = rv_mono_ns();
@@ -308,7 +311,7 @@ static int cmd_publish(int argc, char **argv)
     const char *endpoint = "tcp://127.0.0.1:7701", *server_pub = NULL, *keyfile = NULL;
     long batch = 1000, timeout_s = 10, window = 8;
     struct pub p = {0};
-    void *ctx;
+    void *ctx, *mon = NULL;
     int c, rc = 0, linger = 0, nfiles;
     char **files;
     size_t next = 0, acked = 0, inflight = 0;
@@ -416,6 +419,17 @@ static int cmd_publish(int argc, char **argv)
         zmq_setsockopt(p.sock, ZMQ_CURVE_SECRETKEY, sec, 40);
         memset(sec, 0, sizeof(sec));
     }
+    /* the monitor tells an authentication refusal apart from silence */
+    if (zmq_socket_monitor(p.sock, "inproc://rvctl-mon",
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) ==
+        0) {
+        mon = zmq_socket(ctx, ZMQ_PAIR);
+        zmq_setsockopt(mon, ZMQ_LINGER, &linger, sizeof(linger));
+        if (zmq_connect(mon, "inproc://rvctl-mon") != 0) {
+            zmq_close(mon);
+            mon = NULL;
+        }
+    }
     if (zmq_connect(p.sock, endpoint) != 0) {
         fprintf(stderr, "rvctl publish: bad endpoint '%s': %s\n", endpoint, zmq_strerror(errno));
         rc = EXIT_USAGE;
@@ -431,15 +445,41 @@ static int cmd_publish(int argc, char **argv)
             zmq_pollitem_t it = {p.sock, 0, ZMQ_POLLIN, 0};
             uint64_t now;
             while (next < p.n && inflight < (size_t)window) {
-                if (send_chunk(&p, next) != 0) {
+                int sr = send_chunk(&p, next);
+                if (sr < 0) {
                     snprintf(fatal, sizeof(fatal), "send failed: %s", zmq_strerror(errno));
                     break;
                 }
+                if (sr > 0)
+                    break; /* no peer yet: retry on the next turn */
                 next++;
                 inflight++;
             }
             if (fatal[0])
                 break;
+            if (mon) {
+                zmq_pollitem_t mi = {mon, 0, ZMQ_POLLIN, 0};
+                if (zmq_poll(&mi, 1, 0) > 0) {
+                    unsigned char ev[6];
+                    char addr[256];
+                    uint16_t code;
+                    int more = 0;
+                    size_t ml = sizeof(more);
+                    if (zmq_recv(mon, ev, sizeof(ev), 0) == 6) {
+                        memcpy(&code, ev, 2);
+                        zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &ml);
+                        if (more)
+                            zmq_recv(mon, addr, sizeof(addr), 0);
+                        if (code == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+                            snprintf(fatal, sizeof(fatal),
+                                     "authentication failed at %s: this key is not an authorised "
+                                     "partner",
+                                     endpoint);
+                            break;
+                        }
+                    }
+                }
+            }
             zmq_poll(&it, 1, 100);
             if (it.revents & ZMQ_POLLIN) {
                 int r;
@@ -468,8 +508,9 @@ static int cmd_publish(int argc, char **argv)
                 break;
             }
             for (size_t i = 0; i < next; i++) {
-                if (!p.c[i].acked && now - p.c[i].sent_ns > resend)
-                    send_chunk(&p, i); /* same ids: the server dedups */
+                if (!p.c[i].acked && now - p.c[i].sent_ns > resend &&
+                    send_chunk(&p, i) != 0) /* same ids: the server dedups */
+                    break;
             }
             if (tty && now - last_progress > 200000000ULL) {
                 fprintf(stderr, "\rrvctl publish: %zu/%zu batches acknowledged", acked, p.n);
@@ -493,6 +534,9 @@ static int cmd_publish(int argc, char **argv)
         printf("%s\n", p.msgs[i]);
     rc = p.rejected ? EXIT_REJECTED : 0;
 out:
+    zmq_socket_monitor(p.sock, NULL, 0);
+    if (mon)
+        zmq_close(mon);
     zmq_close(p.sock);
     zmq_ctx_term(ctx);
     for (size_t i = 0; i < p.n; i++)
