@@ -1,7 +1,7 @@
 /*
  * chart.js: time series of one country x violation with uPlot: the
- * baseline (dashed band drawn first, so it sits behind), the counts
- * (stepped line), and alert spans as shaded bands behind everything,
+ * baseline (dashed step area drawn first, so it sits behind), the event
+ * counts per bin (bars), and alert spans as shaded bands behind everything,
  * labelled by level in the legend text below the chart.
  */
 import uPlot from 'uplot';
@@ -20,6 +20,7 @@ export class SeriesChart {
     this.spans = []; /* [{from, to, level}] in seconds */
     this.data = [[], [], []];
     this.ro = null;
+    this.step = 3600;
   }
 
   width() {
@@ -33,13 +34,13 @@ export class SeriesChart {
       width: this.width(),
       height: 240,
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: { x: { time: true, range: (u, min, max) => [min, max + self.step] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [{ stroke: '#1b1f24' }, { stroke: '#1b1f24', size: 44 }],
       legend: { live: true },
       series: [
         {},
-        { label: 'Baseline', stroke: '#4a5360', width: 1.5, dash: [6, 4], fill: 'rgba(74,83,96,0.10)', points: { show: false } },
-        { label: 'Count', stroke: '#0b57d0', width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
+        { label: 'Baseline', stroke: '#4a5360', width: 1.5, dash: [6, 4], fill: 'rgba(74,83,96,0.16)', paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
+        { label: 'Events', stroke: '#0b57d0', width: 1, fill: 'rgba(11,87,208,0.55)', paths: uPlot.paths.bars({ size: [0.85, 60], align: 1 }), points: { show: false } },
       ],
       hooks: {
         drawClear: [(u) => {
@@ -67,7 +68,8 @@ export class SeriesChart {
   }
 
   /* points: [{t (s), count, baseline}] sorted by t; spans in seconds */
-  set(points, spans) {
+  set(points, spans, step) {
+    this.step = step || 3600;
     this.ensure();
     this.spans = spans;
     this.data = [points.map((p) => p.t), points.map((p) => p.baseline), points.map((p) => p.count)];

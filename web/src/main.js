@@ -16,6 +16,7 @@ const FEED_MAX = 200;
 const MATRIX_MAX_ROWS = 80;
 const RES = ['1m', '1h', '1d'];
 const RES_LABEL = { '1m': '1-minute', '1h': '1-hour', '1d': '1-day' };
+const RES_STEP_S = { '1m': 60, '1h': 3600, '1d': 86400 };
 const RES_WINDOW_S = { '1m': 6 * 3600, '1h': 7 * 86400, '1d': 180 * 86400 };
 const VCODES = VIOLATIONS.map((v) => v[0]);
 const LEVEL_SHORT = { watch: 'watch', warning: 'warn', critical: 'crit' };
@@ -274,10 +275,12 @@ class Conn {
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   }
 
-  show(state, text) {
+  show(state, text, retry = '') {
     const c = $('conn');
     c.dataset.state = state;
-    $('conn-text').textContent = text;
+    if ($('conn-text').textContent !== text) $('conn-text').textContent = text;
+    /* the countdown stays out of the live region: it would chatter */
+    $('conn-retry').textContent = retry;
   }
 
   connect() {
@@ -331,7 +334,7 @@ class Conn {
     this.nextAt = Date.now() + delay;
     const upd = () => {
       const s = Math.max(0, Math.ceil((this.nextAt - Date.now()) / 1000));
-      this.show('reconnecting', `Disconnected, retrying in ${s} s`);
+      this.show('reconnecting', 'Disconnected, reconnecting', ` (next try in ${s} s)`);
     };
     upd();
     this.tick = setInterval(upd, 1000);
@@ -649,7 +652,7 @@ async function loadSeries() {
       if (a.country === country && a.violation === violation) spans.push({ from: toSec(a.opened_at), to, level: a.level });
     }
   }
-  chart.set(points, spans);
+  chart.set(points, spans, RES_STEP_S[st.res]);
   const cell = st.cells.get(`${country}|${violation}`);
   summarize(cell, points, spans);
 }
@@ -674,7 +677,7 @@ function arrayIn(j, names) {
 
 function parsePoints(j) {
   return arrayIn(j, ['points', 'bins', 'series', 'data'])
-    .map((p) => (Array.isArray(p) ? { t: toSec(p[0]), count: num(p[1]), baseline: num(p[2]) } : { t: toSec(p.start ?? p.bin ?? p.t ?? p.time), count: num(p.count), baseline: num(p.baseline) }))
+    .map((p) => (Array.isArray(p) ? { t: toSec(p[0]), count: num(p[1]), baseline: num(p[2]) } : { t: toSec(p.start ?? p.bin ?? p.t ?? p.time), count: num(p.events ?? p.count), baseline: num(p.baseline) }))
     .filter((p) => isFinite(p.t))
     .sort((a, b) => a.t - b.t);
 }
