@@ -28,7 +28,7 @@
 
 #define MB (1024UL * 1024UL)
 #define SERIES_KEY_LEN 12
-#define BIN_VAL_LEN 96
+#define BIN_VAL_MAX (26 + 2 * RV_STORE_MAX_SOURCES_PER_BIN + 32)
 #define LOG_HDR 8 /* ingest_ms before the encoded event */
 
 /* One in-memory bin (writer thread only). */
@@ -141,24 +141,38 @@ static void bin_from_key(struct rv_bin *b, const unsigned char *k)
     b->start_ms = (int64_t)get_be64(k + 4);
 }
 
-static void bin_encode(const struct rv_bin *b, unsigned char *v)
+/* Bin value: variable length so that a typical bin (one or two sources,
+ * no probe values) costs 28 bytes instead of the worst case:
+ *   events u64, count u64, weight f64, n_sources u16,
+ *   n_sources x u16 source ids,
+ *   if probe_n: probe_n u64, min f64, max f64, sum f64. */
+#define BIN_FIXED 26
+#define BIN_PROBE 32
+
+static size_t bin_encode(const struct rv_bin *b, unsigned char *v)
 {
-    memset(v, 0, BIN_VAL_LEN);
+    size_t off = BIN_FIXED;
     memcpy(v, &b->events, 8);
     memcpy(v + 8, &b->count, 8);
     memcpy(v + 16, &b->weight, 8);
     memcpy(v + 24, &b->n_sources, 2);
-    memcpy(v + 26, b->sources, 2 * RV_STORE_MAX_SOURCES_PER_BIN);
-    memcpy(v + 58, &b->probe_n, 8);
-    memcpy(v + 66, &b->probe_min, 8);
-    memcpy(v + 74, &b->probe_max, 8);
-    memcpy(v + 82, &b->probe_sum, 8);
+    memcpy(v + off, b->sources, 2u * b->n_sources);
+    off += 2u * b->n_sources;
+    if (b->probe_n) {
+        memcpy(v + off, &b->probe_n, 8);
+        memcpy(v + off + 8, &b->probe_min, 8);
+        memcpy(v + off + 16, &b->probe_max, 8);
+        memcpy(v + off + 24, &b->probe_sum, 8);
+        off += BIN_PROBE;
+    }
+    return off;
 }
 
 static int bin_decode(struct rv_bin *b, const unsigned char *k, const MDB_val *v)
 {
     const unsigned char *p = v->mv_data;
-    if (v->mv_size != BIN_VAL_LEN)
+    size_t off = BIN_FIXED;
+    if (v->mv_size < BIN_FIXED)
         return RV_ECORRUPT;
     memset(b, 0, sizeof(*b));
     bin_from_key(b, k);
@@ -166,13 +180,18 @@ static int bin_decode(struct rv_bin *b, const unsigned char *k, const MDB_val *v
     memcpy(&b->count, p + 8, 8);
     memcpy(&b->weight, p + 16, 8);
     memcpy(&b->n_sources, p + 24, 2);
-    memcpy(b->sources, p + 26, 2 * RV_STORE_MAX_SOURCES_PER_BIN);
-    memcpy(&b->probe_n, p + 58, 8);
-    memcpy(&b->probe_min, p + 66, 8);
-    memcpy(&b->probe_max, p + 74, 8);
-    memcpy(&b->probe_sum, p + 82, 8);
-    if (b->n_sources > RV_STORE_MAX_SOURCES_PER_BIN)
+    if (b->n_sources > RV_STORE_MAX_SOURCES_PER_BIN || v->mv_size < off + 2u * b->n_sources)
         return RV_ECORRUPT;
+    memcpy(b->sources, p + off, 2u * b->n_sources);
+    off += 2u * b->n_sources;
+    if (v->mv_size == off + BIN_PROBE) {
+        memcpy(&b->probe_n, p + off, 8);
+        memcpy(&b->probe_min, p + off + 8, 8);
+        memcpy(&b->probe_max, p + off + 16, 8);
+        memcpy(&b->probe_sum, p + off + 24, 8);
+    } else if (v->mv_size != off) {
+        return RV_ECORRUPT;
+    }
     return RV_OK;
 }
 
@@ -894,32 +913,56 @@ int rv_store_put_batch(struct rv_store *st, const struct rv_event *evs, size_t n
     return rc;
 }
 
+static int mbin_cmp(const void *a, const void *b)
+{
+    return memcmp((*(struct mbin *const *)a)->key, (*(struct mbin *const *)b)->key,
+                  SERIES_KEY_LEN);
+}
+
 static int do_flush(struct rv_store *st, struct rv_errbuf *err)
 {
     MDB_txn *txn;
+    MDB_cursor *c = NULL;
     int mrc, rc;
     uint64_t seq = atomic_load(&st->last_seq);
+    struct mbin **dirty = NULL;
+    size_t nd = 0;
 
-    if ((rc = wr_begin(st, &txn, err)))
+    /* Write the bins in key order: each leaf page is then visited once, in
+     * sequence, through one cursor. */
+    if (st->ndirty && !(dirty = malloc(st->ndirty * sizeof(*dirty))))
+        return rv_err_set(err, RV_ENOMEM, "store: out of memory");
+    for (size_t i = 0; i < st->nbuckets; i++)
+        for (struct mbin *b = st->bins[i]; b; b = b->next)
+            if (b->dirty && nd < st->ndirty)
+                dirty[nd++] = b;
+    qsort(dirty, nd, sizeof(*dirty), mbin_cmp);
+    if ((rc = wr_begin(st, &txn, err))) {
+        free(dirty);
         return rc;
-    for (size_t i = 0; i < st->nbuckets; i++) {
-        for (struct mbin *b = st->bins[i]; b; b = b->next) {
-            unsigned char vb[BIN_VAL_LEN];
-            MDB_val k = {SERIES_KEY_LEN, b->key}, v = {BIN_VAL_LEN, vb};
-            if (!b->dirty)
-                continue;
-            bin_encode(&b->b, vb);
-            if ((mrc = mdb_put(txn, st->db_series, &k, &v, 0)))
-                goto fail;
-        }
     }
+    if ((mrc = mdb_cursor_open(txn, st->db_series, &c)))
+        goto fail;
+    for (size_t i = 0; i < nd; i++) {
+        unsigned char vb[BIN_VAL_MAX];
+        MDB_val k = {SERIES_KEY_LEN, dirty[i]->key}, v = {0, vb};
+        v.mv_size = bin_encode(&dirty[i]->b, vb);
+        if ((mrc = mdb_cursor_put(c, &k, &v, 0)))
+            goto fail;
+    }
+    mdb_cursor_close(c);
+    c = NULL;
     if ((mrc = meta_put_u64(txn, st->db_meta, "rollup_seq", seq)))
         goto fail;
+    free(dirty);
     if ((mrc = mdb_txn_commit(txn)))
         return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : map_err(mrc, err, "checkpoint");
     st->rollup_seq = seq;
     return RV_OK;
 fail:
+    free(dirty);
+    if (c)
+        mdb_cursor_close(c);
     mdb_txn_abort(txn);
     return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : map_err(mrc, err, "checkpoint");
 }

@@ -43,7 +43,7 @@ static const char *ref_sources[] = {"acme", "gdelt", "ooni", "partner-b", "ioda"
 
 /* Event number K with a deterministic pseudo-random shape. Ids repeat
  * every ID_MOD so that dedup is exercised. */
-static void make_event(struct rv_event *ev, uint64_t k, uint64_t id_mod, int64_t t0)
+__attribute__((unused)) static void make_event(struct rv_event *ev, uint64_t k, uint64_t id_mod, int64_t t0)
 {
     uint64_t h = (k % id_mod) * 0x9E3779B97F4A7C15ULL;
     rv_event_init(ev);
