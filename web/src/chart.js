@@ -34,13 +34,13 @@ export class SeriesChart {
       width: this.width(),
       height: 240,
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true, range: (u, min, max) => [min, max + self.step] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [{ stroke: '#1b1f24' }, { stroke: '#1b1f24', size: 44 }],
       legend: { live: true },
       series: [
         {},
         { label: 'Baseline', stroke: '#4a5360', width: 1.5, dash: [6, 4], fill: 'rgba(74,83,96,0.16)', paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
-        { label: 'Events', stroke: '#0b57d0', width: 1, fill: 'rgba(11,87,208,0.55)', paths: uPlot.paths.bars({ size: [0.85, 60], align: 1 }), points: { show: false } },
+        { label: 'Events', stroke: '#0b57d0', width: 1, fill: 'rgba(11,87,208,0.55)', paths: uPlot.paths.bars({ size: [0.9, Infinity], align: 1 }), points: { show: false } },
       ],
       hooks: {
         drawClear: [(u) => {
@@ -73,7 +73,14 @@ export class SeriesChart {
     this.ensure();
     this.spans = spans;
     this.data = [points.map((p) => p.t), points.map((p) => p.baseline), points.map((p) => p.count)];
+    this.redraw();
+  }
+
+  /* x spans whole bins (the last bar included), also for a single bin */
+  redraw() {
+    const ts = this.data[0];
     this.plot.setData(this.data, true);
+    if (ts.length) this.plot.setScale('x', { min: ts[0], max: ts[ts.length - 1] + this.step });
   }
 
   /* a live cell update: replace the last bin or append a new one */
@@ -90,7 +97,7 @@ export class SeriesChart {
       if (i < 0) return;
       bs[i] = p.baseline; cs[i] = p.count;
     }
-    this.plot.setData(this.data, true);
+    this.redraw();
   }
 
   clear() {
