@@ -13,6 +13,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "rv/agg.h"
 #include "rv/config.h"
 #include "rv/ingest.h"
 #include "rv/links.h"
@@ -20,6 +21,7 @@
 #include "rv/metrics.h"
 #include "rv/store.h"
 #include "rv/writer.h"
+#include "rv/ws.h"
 
 #define EXIT_USAGE 2
 
@@ -105,6 +107,9 @@ int main(int argc, char **argv)
     struct rv_gateway *gw = NULL;
     struct rv_gateway_opts go;
     struct rv_metrics *m = NULL;
+    struct rv_agg *agg = NULL;
+    struct rv_ws *ws = NULL;
+    struct rv_ws_opts wso;
     struct commit_pub cp = {0};
     struct rv_writer_hooks hooks = {pub_start, pub_commit, pub_stop, &cp};
     void *zctx = NULL;
@@ -205,6 +210,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "rightsviewd: cannot start the writer\n");
         goto out;
     }
+    if (rv_agg_start(zctx, st, w, rv_config_section(&cfg, "aggregator"), m, &agg, &err) != RV_OK) {
+        fprintf(stderr, "rightsviewd: %s\n", err.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    rv_ws_opts_default(&wso);
+    if (rv_ws_opts_from_config(&wso, rv_config_section(&cfg, "ws"), &err) != RV_OK)
+        goto cfg_err;
+    wso.http = cfg.http;
+    wso.web_root = cfg.web_root;
+    if (rv_ws_start(zctx, st, &wso, m, &ws, &err) != RV_OK) {
+        fprintf(stderr, "rightsviewd: %s\n", err.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     rv_gateway_opts_default(&go);
     go.endpoint = cfg.ingest;
     go.partners_file = cfg.partners;
@@ -224,7 +244,18 @@ int main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    printf("rightsviewd: data %s, ingest %s\n", cfg.data_dir, rv_gateway_endpoint(gw));
+    {
+        /* the host part of --http, with the port actually bound */
+        char host[256];
+        size_t hl = strcspn(cfg.http, "]");
+        if (cfg.http[0] == '[' && cfg.http[hl] == ']')
+            hl++;
+        else
+            hl = strcspn(cfg.http, ":");
+        snprintf(host, sizeof(host), "%.*s", (int)hl, cfg.http);
+        printf("rightsviewd: dashboard http://%s:%d/  data %s  ingest %s\n", host, rv_ws_port(ws),
+               cfg.data_dir, rv_gateway_endpoint(gw));
+    }
     fflush(stdout);
 
     for (;;) {
@@ -240,7 +271,9 @@ cfg_err:
 out:
     /* stop input first, then commit what was accepted, then close */
     rv_gateway_stop(&gw);
+    rv_agg_stop(&agg); /* before the writer: it writes through it */
     rv_writer_free(&w);
+    rv_ws_stop(&ws);
     rv_store_close(&st);
     if (zctx)
         zmq_ctx_term(zctx);

@@ -22,6 +22,7 @@
 #include "rv/store.h"
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
+#include "rv/ws.h"
 
 #define EXIT_REJECTED 1
 #define EXIT_USAGE 2
@@ -40,6 +41,9 @@ static const char *usage_text =
     "                         JSON to stdout; filters: --country CC --violation V\n"
     "                         --res 1m|1h|1d --from T --to T --since SEQ --limit N\n"
     "                         --source NAME --attrs (events: include attrs)\n"
+    "  token create --data DIR --role viewer|analyst|admin [--name NAME]\n"
+    "                         print a new bearer token once; only its hash is kept\n"
+    "  token list|revoke --data DIR [ID]\n"
     "\n"
     "exit status: 0 ok, 1 some input rejected, 2 bad usage or cannot connect/open\n";
 
@@ -774,6 +778,8 @@ int main(int argc, char **argv)
         return cmd_publish(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0)
         return cmd_query(argc - 1, argv + 1);
+    if (strcmp(argv[1], "token") == 0)
+        return rv_token_main(argc - 1, argv + 1);
     fprintf(stderr, "rvctl: unknown command '%s'\n", argv[1]);
     return usage(stderr, EXIT_USAGE);
 }

@@ -2,6 +2,7 @@
 stopping rightsviewd, running rvctl. Everything on 127.0.0.1, every wait
 bounded."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -67,11 +68,9 @@ class Daemon:
     def __init__(self, data, extra=(), http=True):
         self.data = data
         self.ingest_port = free_port()
-        self.http_port = free_port() if http else 0
+        self.http_port = 0  # the OS picks it; read back from the start line
         self.endpoint = "tcp://127.0.0.1:%d" % self.ingest_port
-        args = [DAEMON, "--data", data, "--ingest", self.endpoint]
-        if http:
-            args += ["--http", "127.0.0.1:%d" % self.http_port]
+        args = [DAEMON, "--data", data, "--ingest", self.endpoint, "--http", "127.0.0.1:0"]
         self.args = args + list(extra)
         self.proc = None
         self.log = os.path.join(data + ".log")
@@ -85,7 +84,10 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError("rightsviewd exited %d; log: %s" % (self.proc.returncode, self.logtext()))
             line = self.proc.stdout.readline()
-            if b"ingest " in line:
+            m = re.search(rb"dashboard http://[^:]+:(\d+)/", line)
+            if m:
+                self.http_port = int(m.group(1))
+                self.url = "http://127.0.0.1:%d" % self.http_port
                 return self
         raise RuntimeError("rightsviewd did not start: " + self.logtext())
 
