@@ -57,16 +57,16 @@ static void params_default(struct rv_agg_params *p)
     p->warmup_bins = 168;
     p->lambda_min = 0.5;
     p->spread_k = 1.0;
-    p->cusum_k = 1.0;
-    p->cusum_h = 8.0;
+    p->cusum_k = 2.0;
+    p->cusum_h = 10.0;
     p->probe_drop_min = 0.25;
     p->probe_scale = 5.0;
     p->probe_stale_bins = 6;
     p->corroboration_bins = 3;
-    p->corroboration_bonus = 0.25;
-    p->threshold[1] = 2.5;
-    p->threshold[2] = 4.0;
-    p->threshold[3] = 6.0;
+    p->corroboration_bonus = 0.1;
+    p->threshold[1] = 3.0;
+    p->threshold[2] = 5.0;
+    p->threshold[3] = 7.0;
     p->hysteresis = 0.25;
     p->cooldown_bins = 2;
     p->admin1 = true;
@@ -119,16 +119,16 @@ int rv_agg_params_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv
     GI("warmup_bins", warmup_bins, 168, 0, 10000);
     GD("lambda_min", lambda_min, 0.5, 0.01, 1000);
     GD("spread_k", spread_k, 1.0, 0, 10);
-    GD("cusum_k", cusum_k, 1.0, 0, 10);
-    GD("cusum_h", cusum_h, 8.0, 0.1, 1000);
+    GD("cusum_k", cusum_k, 2.0, 1.1, 10);
+    GD("cusum_h", cusum_h, 10.0, 0.1, 1000);
     GD("probe_drop_min", probe_drop_min, 0.25, 0.01, 1);
     GD("probe_scale", probe_scale, 5.0, 0.1, 100);
     GI("probe_stale_bins", probe_stale_bins, 6, 1, 10000);
     GI("corroboration_bins", corroboration_bins, 3, 1, 64);
-    GD("corroboration_bonus", corroboration_bonus, 0.25, 0, 10);
-    GD("threshold_watch", threshold[1], 2.5, 0.1, 1000);
-    GD("threshold_warning", threshold[2], 4.0, 0.1, 1000);
-    GD("threshold_critical", threshold[3], 6.0, 0.1, 1000);
+    GD("corroboration_bonus", corroboration_bonus, 0.1, 0, 10);
+    GD("threshold_watch", threshold[1], 3.0, 0.1, 1000);
+    GD("threshold_warning", threshold[2], 5.0, 0.1, 1000);
+    GD("threshold_critical", threshold[3], 7.0, 0.1, 1000);
     if (!(p->threshold[2] > p->threshold[1]))
         return rv_err_set(err, RV_EINVAL,
                           "aggregator.threshold_warning: must be above threshold_watch");
@@ -302,7 +302,13 @@ struct season {
     double *dvar;     /* per slot of the day: EWM variance */
     uint32_t *dn;     /* per slot of the day: bins learnt (saturating) */
     uint64_t nbins;   /* bins learnt */
+    double level;     /* EWMA of every bin, one-week memory */
 };
+
+/* Weight, in weeks (or days) of slot history, of the series' overall level
+ * when the slot baseline of a counted series is shrunk towards it: a slot
+ * seen a few times at low counts is a poor estimate on its own. */
+#define SHRINK_WEIGHT 2.0
 
 static int season_init(struct season *s, size_t slots, size_t dslots, size_t weeks)
 {
@@ -359,8 +365,9 @@ static double median_small(double *v, size_t n)
  * robust standard deviation). Returns false when there is nothing to
  * compare with yet. */
 static bool season_get(const struct season *s, const struct rv_agg_params *p, size_t slot,
-                       size_t dslot, double *base, double *spread)
+                       size_t dslot, bool shrink, double *base, double *spread)
 {
+    double m = 0;
     size_t n = s->fill[slot];
     double dsd = sqrt(s->dvar[dslot] > 0 ? s->dvar[dslot] : 0);
 
@@ -385,11 +392,15 @@ static bool season_get(const struct season *s, const struct rv_agg_params *p, si
         *spread = dsd;
         n = s->dn[dslot] < neff ? s->dn[dslot] : (size_t)neff;
     }
+    if (shrink && s->nbins >= 24) {
+        m = SHRINK_WEIGHT;
+        *base = ((double)n * *base + m * s->level) / ((double)n + m);
+    }
     /* the baseline is itself an estimate from N values: widen the spread
      * by its standard error (Poisson-like: variance ~ mean) */
     {
-        double m = *base > p->lambda_min ? *base : p->lambda_min;
-        double se2 = m / (double)(n > 0 ? n : 1);
+        double mb = *base > p->lambda_min ? *base : p->lambda_min;
+        double se2 = mb / ((double)n + m > 0 ? (double)n + m : 1);
         *spread = sqrt(*spread * *spread + se2);
     }
     return true;
@@ -406,9 +417,15 @@ static void season_learn(struct season *s, const struct rv_agg_params *p, size_t
     s->pos[slot] = (uint8_t)((s->pos[slot] + 1) % p->weeks);
     if (s->fill[slot] < p->weeks)
         s->fill[slot]++;
-    s->nbins++;
-    if (!ewma)
+    if (!ewma) {
+        s->nbins++;
         return;
+    }
+    if (s->nbins == 0)
+        s->level = xe;
+    else
+        s->level += (xe - s->level) * ((double)p->bin_s / WEEK_S);
+    s->nbins++;
     if (s->dn[dslot] == 0) {
         s->dmean[dslot] = xe;
         s->dvar[dslot] = 0;
@@ -466,6 +483,9 @@ struct unit {
     struct cbin *open;   /* nopen */
     double cusum;
     double cscore;       /* counted score of the newest evaluation */
+    int64_t bl_bin;      /* baseline cache: bin (INT64_MIN: none) */
+    bool bl_ok;
+    double bl_base, bl_spread;
     struct seen seen[SEEN_MAX];
     int nseen;
     struct probe *probes;
@@ -620,7 +640,12 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
     size_t v;
     struct unit *u;
 
-    snprintf(key, sizeof key, "%s/%d/%s", country, violation, admin1 ? admin1 : "");
+    /* "CC" violation-byte admin1: built by hand, this runs for every event */
+    size_t al = admin1 ? strlen(admin1) : 0;
+    memcpy(key, country, 2);
+    key[2] = (char)('A' + violation);
+    memcpy(key + 3, admin1 ? admin1 : "", al);
+    key[3 + al] = '\0';
     if (strmap_get(&e->unit_map, key, &v))
         return e->units[v];
     if ((int64_t)e->nunits >= e->p.max_series) {
@@ -645,6 +670,7 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
     u->created = bin;
     u->zero_past = e->closed - e->start_bin >= e->p.warmup_bins;
     u->cell_bin = INT64_MIN;
+    u->bl_bin = INT64_MIN;
     u->open = malloc(e->nopen * sizeof *u->open);
     if (u->open == NULL)
         goto fail;
@@ -744,14 +770,22 @@ static size_t open_of(const struct rv_agg_engine *e, int64_t bin)
 }
 
 /* Baseline of the counted series of U for BIN. False while warming up. */
-static bool counted_baseline(const struct rv_agg_engine *e, const struct unit *u, int64_t bin,
+static bool counted_baseline(const struct rv_agg_engine *e, struct unit *u, int64_t bin,
                              double *base, double *spread)
 {
     if (!u->counted)
         return false;
     if (!u->zero_past && (int64_t)u->s.nbins < e->p.warmup_bins)
         return false;
-    return season_get(&u->s, &e->p, slot_of(e, bin), dslot_of(e, bin), base, spread);
+    /* cached per bin: every event of an open bin asks for it again */
+    if (u->bl_bin != bin) {
+        u->bl_ok = season_get(&u->s, &e->p, slot_of(e, bin), dslot_of(e, bin), true, &u->bl_base,
+                              &u->bl_spread);
+        u->bl_bin = bin;
+    }
+    *base = u->bl_base;
+    *spread = u->bl_spread;
+    return u->bl_ok;
 }
 
 static double counted_score(const struct rv_agg_engine *e, double x, double base, double spread)
@@ -975,11 +1009,14 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
         if (counted_baseline(e, u, bin, &base, &spread)) {
             double floor = base > e->p.lambda_min ? base : e->p.lambda_min;
             double sd = spread > sqrt(floor) ? spread : sqrt(floor);
-            /* clipped at 3 sd: one spike is the Poisson test's business,
-             * CUSUM is for a sustained shift and must not be held up for
-             * hours by a single huge bin */
-            double z = (x - base) / sd;
-            u->cusum += (z > 3 ? 3 : z) - e->p.cusum_k;
+            /* Poisson CUSUM for a shift from lam0 to cusum_k x lam0: the
+             * log-likelihood ratio of the bin, divided by the dispersion
+             * (quasi-Poisson) so that a noisy series needs more. Clipped
+             * at half of cusum_h: one spike is the Poisson test's
+             * business; CUSUM is for a sustained shift. */
+            double lam0 = floor, phi = spread * spread / lam0;
+            double inc = (x * log(e->p.cusum_k) - lam0 * (e->p.cusum_k - 1)) / (phi > 1 ? phi : 1);
+            u->cusum += inc > e->p.cusum_h / 2 ? e->p.cusum_h / 2 : inc;
             if (u->cusum < 0)
                 u->cusum = 0;
             double cs = u->cusum / e->p.cusum_h * e->p.threshold[2];
@@ -993,6 +1030,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
             u->cscore = 0;
             season_learn(&u->s, &e->p, slot, dslot, x, x, true);
         }
+        u->bl_bin = INT64_MIN;
         if (cb->idx == bin) {
             cb->idx = INT64_MIN;
             cb->x = 0;
@@ -1012,7 +1050,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
         }
         double v = pb->sum / pb->n, d = 0;
         bool ok = (int64_t)pr->s.nbins >= e->p.warmup_bins &&
-                  season_get(&pr->s, &e->p, slot, dslot, &base, &spread);
+                  season_get(&pr->s, &e->p, slot, dslot, false, &base, &spread);
         if (ok) {
             if (u->violation == RV_V_INTERNET_SHUTDOWN) {
                 d = base > 0 ? (base - v) / base : 0;
@@ -1086,7 +1124,7 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
         u->cell_dirty = true;
         /* probe evidence: how far below (or above) its baseline */
         double base, spread, w = 0;
-        if (season_get(&pr->s, &e->p, slot_of(e, bin), dslot_of(e, bin), &base, &spread) &&
+        if (season_get(&pr->s, &e->p, slot_of(e, bin), dslot_of(e, bin), false, &base, &spread) &&
             base != 0)
             w = fabs(base - ev->value) / fabs(base);
         evidence_add(u, w, seq, ev);

@@ -297,6 +297,13 @@ static void *stage_main(void *arg)
             if (left < wait_ms)
                 wait_ms = left;
         }
+        if (a->processed > atomic_load(&a->cursor)) {
+            /* the cursor is due: do not sleep past its deadline */
+            uint64_t since = now - a->last_cursor_ns;
+            long left = since >= cursor_ns ? 0 : (long)((cursor_ns - since) / 1000000u) + 1;
+            if (left < wait_ms)
+                wait_ms = left;
+        }
         if (zmq_poll(&it, 1, wait_ms) < 0 && zmq_errno() == ETERM)
             break;
         /* the notification only says "look": drain them all */

@@ -268,7 +268,7 @@ static void test_country_probe_drop(void)
      * and is evaluated once the watermark (lateness 10 min) passes it */
     CHECK(r.first_ms_at[RV_LVL_CRITICAL] > drop);
     CHECK(r.first_ms_at[RV_LVL_CRITICAL] <= drop + 2 * HOUR_MS + 600000);
-    CHECK(r.first_level_at[RV_LVL_WARNING] == 0);
+    CHECK(r.first_level_at[RV_LVL_WATCH] == 0);
     CHECK(r.bytes != NULL && strstr(r.bytes, "\"state\":\"opened\",\"country\":\"IR\","
                                              "\"violation\":\"internet_shutdown\","
                                              "\"admin1\":null") != NULL);
@@ -447,7 +447,7 @@ static void test_params(void)
     cJSON *c;
 
     CHECK(rv_agg_params_from_json(NULL, &p, &err) == RV_OK);
-    CHECK(p.bin_s == 3600 && p.lateness_s == 600 && p.threshold[2] == 4.0);
+    CHECK(p.bin_s == 3600 && p.lateness_s == 600 && p.threshold[2] == 5.0);
     c = cJSON_Parse("{\"bin_s\":7}");
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
     CHECK(strcmp(err.msg, "aggregator.bin_s: must be an integer 300..86400") == 0);
@@ -460,7 +460,7 @@ static void test_params(void)
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
     CHECK(strcmp(err.msg, "aggregator.windw: unknown key") == 0);
     cJSON_Delete(c);
-    c = cJSON_Parse("{\"threshold_warning\":2.5}");
+    c = cJSON_Parse("{\"threshold_warning\":3.0}");
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
     CHECK(strcmp(err.msg, "aggregator.threshold_warning: must be above threshold_watch") == 0);
     cJSON_Delete(c);

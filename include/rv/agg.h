@@ -35,17 +35,19 @@
  *   warmup_bins           168    bins a series must be observed before it can alert (0..10000)
  *   lambda_min            0.5    floor of the expected count of a bin (0.01..1000)
  *   spread_k              1.0    the expected count is baseline + spread_k * robust spread (0..10)
- *   cusum_k               1.0    CUSUM slack in standard deviations (0..10)
- *   cusum_h               8.0    CUSUM value that scores threshold_warning (0.1..1000)
+ *   cusum_k               2.0    shift the Poisson CUSUM looks for: expected count x cusum_k
+ *                                (1.1..10)
+ *   cusum_h               10.0   CUSUM log-likelihood ratio that scores threshold_warning
+ *                                (0.1..1000)
  *   probe_drop_min        0.25   relative drop (or rise) of a probe bin that counts (0.01..1)
  *   probe_scale           5.0    probe score = probe_scale * sum of relative drops over
  *                                consecutive bins (relative drop x duration) (0.1..100)
  *   probe_stale_bins      6      bins without probe data that end an outage run (1..10000)
  *   corroboration_bins    3      bins in which distinct sources are counted (1..64)
- *   corroboration_bonus   0.25   score x (1 + bonus x (agreeing sources - 1)) (0..10)
- *   threshold_watch       2.5    score of watch (0.1..1000)
- *   threshold_warning     4.0    score of warning (> watch)
- *   threshold_critical    6.0    score of critical (> warning)
+ *   corroboration_bonus   0.1    score x (1 + bonus x (agreeing sources - 1)) (0..10)
+ *   threshold_watch       3.0    score of watch (0.1..1000)
+ *   threshold_warning     5.0    score of warning (> watch)
+ *   threshold_critical    7.0    score of critical (> warning)
  *   hysteresis            0.25   a level holds while score >= (1 - hysteresis) x threshold (0..0.9)
  *   cooldown_bins         2      closed bins below the hold line before lowering (1..1000)
  *   admin1                true   also keep (country, violation, admin1) series
