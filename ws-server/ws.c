@@ -503,8 +503,8 @@ static bool hub_pull_store(struct rv_ws *ws)
     uint64_t before = ws->last;
     struct rv_errbuf err;
 
-    if (rv_store_last_alert_seq(ws->st) <= ws->last)
-        return false;
+    /* no shortcut through rv_store_last_alert_seq: another process (a
+     * separate aggregator) may have written; a read txn is cheap */
     if (rv_store_read_alerts(ws->st, ws->last, pull_cb, ws, &err))
         rv_log_warn(MOD, "read alerts failed reason=\"%s\"", err.msg);
     return ws->last != before;
