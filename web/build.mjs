@@ -15,6 +15,7 @@ const out = process.argv[2] || join(here, 'dist');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
+/* esbuild prints its errors itself (logLevel); no stack trace on top */
 await build({
   entryPoints: { app: join(here, 'src/main.js') },
   bundle: true,
@@ -25,7 +26,7 @@ await build({
   loader: { '.json': 'json' },
   legalComments: 'eof',
   logLevel: 'warning',
-});
+}).catch(() => process.exit(1));
 
 const hash = createHash('sha256')
   .update(readFileSync(join(out, 'app.js')))
