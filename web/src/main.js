@@ -152,9 +152,12 @@ function feedKey(a) {
   return a.seq != null ? `#${a.seq}` : `${alertKey(a)}@${a.updated_at || a.opened_at || ''}`;
 }
 
-/* Apply one alert change; false when it was already known. */
-function applyAlert(a) {
+/* Apply one alert change; false when it was already known. ADVANCE: count
+ * its seq as processed (not for snapshot entries while resuming: changes
+ * between `since` and the snapshot are still to come). */
+function applyAlert(a, advance = true) {
   const k = feedKey(a);
+  if (advance && typeof a.seq === 'number' && a.seq > st.lastSeq) st.lastSeq = a.seq;
   if (st.feed.has(k)) return false;
   a._arrived = performance.now();
   st.feed.set(k, a);
@@ -168,7 +171,6 @@ function applyAlert(a) {
     if (a.state === 'resolved') st.open.delete(key);
     else st.open.set(key, a);
   }
-  if (typeof a.seq === 'number' && a.seq > st.lastSeq) st.lastSeq = a.seq;
   return true;
 }
 
@@ -203,7 +205,10 @@ function num(v) {
 
 function onSnapshot(m) {
   const seq = Number(m.alert_seq) || 0;
-  if (m.reset === true || seq < st.lastSeq || (st.epoch != null && m.epoch != null && m.epoch !== st.epoch)) {
+  const reset = m.reset === true || (st.epoch != null && m.epoch != null && m.epoch !== st.epoch);
+  /* resuming: the changes after our `since` follow the snapshot */
+  const resuming = conn.sentSince && !reset;
+  if (reset || seq < st.lastSeq) {
     /* the store behind the server was replaced: our seqs mean nothing now */
     st.feed.clear();
     st.lastSeq = 0;
@@ -215,10 +220,10 @@ function onSnapshot(m) {
   st.open.clear();
   for (const a of m.alerts || []) {
     if (!a.state) a.state = 'opened';
-    applyAlert(a);
+    applyAlert(a, !resuming);
     if (a.state !== 'resolved') st.open.set(alertKey(a), a);
   }
-  if (seq > st.lastSeq) st.lastSeq = seq;
+  if (!resuming && seq > st.lastSeq) st.lastSeq = seq;
   if (Array.isArray(m.cells)) {
     st.cells.clear();
     for (const c of m.cells) applyCell(c);
@@ -269,6 +274,7 @@ class Conn {
     this.timer = 0;
     this.tick = 0;
     this.nextAt = 0;
+    this.sentSince = false;
   }
 
   url() {
@@ -300,6 +306,7 @@ class Conn {
     ws.onopen = () => {
       /* every resolution's cells: the matrix takes any, the chart its own */
       const sub = { type: 'subscribe' };
+      this.sentSince = st.synced;
       if (st.synced) {
         sub.since = st.lastSeq;
         if (st.epoch != null) sub.epoch = st.epoch;
