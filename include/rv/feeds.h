@@ -1,0 +1,134 @@
+/*
+ * feeds: the feed workers. They fetch external feeds (HTTP(S) through
+ * libcurl, a local file or a directory of files), parse each payload with
+ * its format's parser (rv/feed.h) and write the events through the writer
+ * with a cursor per feed, so a restart resumes without double counting.
+ *
+ * `--feeds FILE` is a JSON list of
+ *   {"name":"ooni-ir", "format":"ooni", "url":"https://...",
+ *    "interval_s":900, "options":{...}}
+ *   name        1..64 of A-Z a-z 0-9 . _ -, unique; becomes every event's
+ *               source and the cursor name "feed:<name>"
+ *   format      ndjson | ooni | ioda | gdelt | acled
+ *   url         http:// or https://, file:///abs/path, or a path to a file
+ *               or a directory (a relative path is taken from the process's
+ *               working directory)
+ *   interval_s  seconds between polls, 1..604800 (default 900)
+ *   options     connect_timeout_s (10), timeout_s (300), stall_s (60: abort
+ *               below 1 byte/s for that long), max_bytes (268435456),
+ *               max_redirects (5), backoff_min_s (30), backoff_max_s (3600);
+ *               all integers >= 0 (timeouts >= 1)
+ *
+ * Per payload: the whole payload is parsed; the events go to the writer in
+ * requests of at most RV_FEEDS_CHUNK events and the LAST request carries
+ * the cursor, so the cursor is durable in the same transaction as the
+ * events it covers. Dedup by (source, id) makes re-reading safe after a
+ * crash between two requests of one payload. Cursor (JSON text):
+ *   file       {"v":1,"path":P,"size":S,"mtime_ns":T,"sha256":H}: an
+ *              unchanged file (same size and mtime, or same hash) is skipped
+ *   directory  {"v":1,"path":P,"file":F,"size":S,"mtime_ns":T}: regular
+ *              files (dotfiles skipped) are processed in byte order of their
+ *              names, one payload each; a restart resumes after F (F itself
+ *              again only if its size or mtime changed)
+ *   http       {"v":1,"url":U,"etag":E,"last_modified":L,"sha256":H}:
+ *              sent back as If-None-Match / If-Modified-Since (304: nothing
+ *              to do); a 200 with the same body hash is skipped too
+ * A payload that is not of the format at all is logged and counted
+ * (outcome="invalid") and its cursor still written, so it is not re-read
+ * until it changes. Fetch failures (I/O, HTTP status >= 400, timeouts,
+ * max_bytes) are logged once each (rv_log_warn, key=value, no payload, URL
+ * without its query) and retried with exponential backoff and jitter from
+ * backoff_min_s doubling up to backoff_max_s, capped by interval_s.
+ * Bad records are logged (the first RV_FEEDS_LOG_REJECTS of a payload,
+ * then one summary line) and counted; the good records are kept.
+ *
+ * Metrics (M may be NULL):
+ *   rv_feed_records_total{feed,outcome="accepted|duplicate|rejected"}
+ *   rv_feed_fetches_total{feed,outcome="ok|unchanged|not_modified|invalid|error"}
+ *
+ * Threads: one worker thread polls every feed when due. rv_feeds_load,
+ * _start, _stop, _cfg_free from one controlling thread; _stats and
+ * _poll_now from any thread.
+ */
+#ifndef RV_FEEDS_H
+#define RV_FEEDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rv/err.h"
+
+struct rv_store;
+struct rv_writer;
+struct rv_metrics;
+struct rv_feeds;
+
+#define RV_FEEDS_CHUNK 5000       /* events per write request */
+#define RV_FEEDS_LOG_REJECTS 10   /* rejected records logged per payload */
+#define RV_FEEDS_NAME_MAX 64
+
+/* One configured feed. Owned strings; free the array with
+ * rv_feeds_cfg_free. */
+struct rv_feed_cfg {
+    char *name;
+    char *format;
+    char *url;
+    unsigned interval_s;
+    unsigned connect_timeout_s;
+    unsigned timeout_s;
+    unsigned stall_s;
+    uint64_t max_bytes;
+    unsigned max_redirects;
+    unsigned backoff_min_s;
+    unsigned backoff_max_s;
+};
+
+/* Fills C with the defaults (name/format/url NULL). */
+void rv_feed_cfg_default(struct rv_feed_cfg *c);
+
+/* Parses the feeds file FILE into *out (N entries; *out NULL when the
+ * list is empty). Messages name the entry and key:
+ *   "feeds[2].format: 'xml' is not one of ndjson, ooni, ioda, gdelt, acled"
+ * Errors: RV_EINVAL (bad content), RV_ENOTFOUND / RV_EIO (cannot read),
+ * RV_ENOMEM. Nothing is returned on error. */
+int rv_feeds_load(const char *file, struct rv_feed_cfg **out, size_t *n, struct rv_errbuf *err);
+
+/* Same, from JSON text (TEXT, LEN bytes). */
+int rv_feeds_parse(const char *text, size_t len, struct rv_feed_cfg **out, size_t *n,
+                   struct rv_errbuf *err);
+
+/* Frees an array from rv_feeds_load. Accepts NULL. */
+void rv_feeds_cfg_free(struct rv_feed_cfg *feeds, size_t n);
+
+/* Reads each feed's cursor from ST and starts the worker thread, which
+ * polls every feed at once and then when its interval is due. FEEDS is
+ * copied; ST, W and M are borrowed and must outlive rv_feeds_stop.
+ * Errors: RV_EINVAL (bad config), RV_ENOMEM, RV_EIO (thread, curl). */
+int rv_feeds_start(struct rv_store *st, struct rv_writer *w, const struct rv_feed_cfg *feeds,
+                   size_t n, struct rv_metrics *m, struct rv_feeds **out, struct rv_errbuf *err);
+
+/* Stops the worker promptly (between chunks; an HTTP transfer is aborted;
+ * a request already queued to the writer is waited for), joins it, frees.
+ * Accepts NULL; sets *f to NULL. */
+void rv_feeds_stop(struct rv_feeds **f);
+
+/* Makes every feed due now (e.g. on SIGHUP) and wakes the worker. */
+void rv_feeds_poll_now(struct rv_feeds *f);
+
+/* Counters of one feed since start. */
+struct rv_feed_stats {
+    uint64_t polls;        /* poll attempts finished (any outcome) */
+    uint64_t payloads;     /* payloads parsed and written */
+    uint64_t unchanged;    /* skipped: same file / same body hash */
+    uint64_t not_modified; /* HTTP 304 */
+    uint64_t invalid;      /* payloads not of the format */
+    uint64_t errors;       /* failed fetches */
+    uint64_t accepted, duplicates, rejected; /* records */
+    unsigned consecutive_failures;
+    char last_error[RV_ERRBUF_SIZE]; /* "" when the last poll succeeded */
+};
+
+/* Copies the counters of feed NAME. Errors: RV_ENOTFOUND. */
+int rv_feeds_stats(struct rv_feeds *f, const char *name, struct rv_feed_stats *out);
+
+#endif

@@ -1,0 +1,771 @@
+/* test_feeds: the feed workers (ingest/feeds.c), the NDJSON feed parser
+ * and dispatcher (ingest/feed_ndjson.c) and the demo replay
+ * (ingest/demo.c), against a real LMDB store and writer in a mkdtemp dir
+ * and a real HTTP server on 127.0.0.1 (tests/feeds_http_server.py). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store_util.h"
+
+#include "rv/demo.h"
+#include "rv/feed.h"
+#include "rv/feeds.h"
+#include "rv/log.h"
+#include "rv/metrics.h"
+#include "rv/store.h"
+#include "rv/timeutil.h"
+#include "rv/writer.h"
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("RV_TEST_DATA");
+    return d ? d : RV_SOURCE_DIR "/tests/data";
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        perror(path);
+        exit(2);
+    }
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    size_t n;
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    if (!in || !out) {
+        perror(from);
+        exit(2);
+    }
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+}
+
+/* ------------------------------------------------------------ counting */
+
+struct count_ctx {
+    size_t n;
+};
+
+static int count_cb(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+{
+    struct count_ctx *c = arg;
+    (void)seq;
+    (void)ingest_ms;
+    (void)ev;
+    c->n++;
+    return 0;
+}
+
+static size_t count_source(struct rv_store *st, const char *source)
+{
+    struct rv_event_filter f;
+    struct count_ctx c = {0};
+    struct rv_errbuf err;
+
+    memset(&f, 0, sizeof(f));
+    f.violation = -1;
+    f.source = source;
+    CHECK_OK(rv_store_read_events(st, &f, count_cb, &c, &err), &err);
+    return c.n;
+}
+
+/* Waits (bounded) until feed NAME finished MIN polls. */
+static int wait_polls(struct rv_feeds *f, const char *name, uint64_t min, unsigned timeout_ms,
+                      struct rv_feed_stats *out)
+{
+    uint64_t t0 = rv_mono_ns();
+    for (;;) {
+        if (rv_feeds_stats(f, name, out) == RV_OK && out->polls >= min)
+            return 0;
+        if (rv_mono_ns() - t0 > (uint64_t)timeout_ms * 1000000u) {
+            fprintf(stderr, "timeout waiting for feed %s (polls %llu < %llu)\n", name,
+                    (unsigned long long)out->polls, (unsigned long long)min);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+}
+
+static struct rv_feed_cfg cfg(const char *name, const char *format, const char *url)
+{
+    struct rv_feed_cfg c;
+    rv_feed_cfg_default(&c);
+    c.name = (char *)name;
+    c.format = (char *)format;
+    c.url = (char *)url;
+    c.interval_s = 3600;
+    return c;
+}
+
+/* ------------------------------------------------------- feeds file */
+
+static void expect_parse_error(const char *text, int code, const char *msg)
+{
+    struct rv_feed_cfg *fc = (struct rv_feed_cfg *)1;
+    size_t n = 99;
+    struct rv_errbuf err;
+    int rc = rv_feeds_parse(text, strlen(text), &fc, &n, &err);
+
+    CHECK(rc == code);
+    CHECK_STR(err.msg, msg);
+    CHECK(fc == NULL && n == 0);
+}
+
+static void test_feeds_file(const char *tmp)
+{
+    struct rv_feed_cfg *fc = NULL;
+    size_t n = 0;
+    struct rv_errbuf err;
+    char path[512];
+
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\"},"
+                       "{\"name\":\"b\",\"format\":\"ooni\",\"url\":\"https://api.ooni.io/x\"},"
+                       "{\"name\":\"c\",\"format\":\"xml\",\"url\":\"/y\"}]",
+                       RV_EINVAL, "feeds[2].format: 'xml' is not one of ndjson, ooni, ioda, gdelt, acled");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\"}]", RV_EINVAL,
+                       "feeds[0].url: missing");
+    expect_parse_error("[{\"format\":\"ndjson\",\"url\":\"/x\"}]", RV_EINVAL,
+                       "feeds[0].name: missing");
+    expect_parse_error("[{\"name\":\"a b\",\"format\":\"ndjson\",\"url\":\"/x\"}]", RV_EINVAL,
+                       "feeds[0].name: 'a b' is not 1..64 of A-Z a-z 0-9 . _ -");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"ftp://h/x\"}]", RV_EINVAL,
+                       "feeds[0].url: 'ftp://h/x' is not http(s)://, file:///path or a path");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\",\"interval_s\":0}]",
+                       RV_EINVAL, "feeds[0].interval_s: must be an integer 1..604800");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\",\"interval_s\":\"9\"}]",
+                       RV_EINVAL, "feeds[0].interval_s: must be an integer 1..604800");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\",\"every\":9}]",
+                       RV_EINVAL, "feeds[0].every: unknown key");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\","
+                       "\"options\":{\"proxy\":\"x\"}}]",
+                       RV_EINVAL, "feeds[0].options.proxy: unknown option");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\","
+                       "\"options\":{\"timeout_s\":0}}]",
+                       RV_EINVAL, "feeds[0].options.timeout_s: must be an integer 1..86400");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\"},"
+                       "{\"name\":\"a\",\"format\":\"ooni\",\"url\":\"/y\"}]",
+                       RV_EINVAL, "feeds[1].name: 'a' is already the name of feeds[0]");
+    expect_parse_error("[1]", RV_EINVAL, "feeds[0]: not an object");
+    expect_parse_error("{\"feeds\":[]}", RV_EINVAL, "feeds: not a JSON list");
+    expect_parse_error("[\n{\"name\":\"a\",\n,]", RV_EINVAL, "feeds: not valid JSON (line 3)");
+
+    snprintf(path, sizeof(path), "%s/nonexistent.json", tmp);
+    CHECK(rv_feeds_load(path, &fc, &n, &err) == RV_ENOTFOUND);
+    {
+        char want[600];
+        snprintf(want, sizeof(want), "feeds: cannot read '%s': no such file", path);
+        CHECK_STR(err.msg, want);
+    }
+
+    snprintf(path, sizeof(path), "%s/feeds.json", tmp);
+    write_file(path, "[{\"name\":\"ooni-ir\",\"format\":\"ooni\",\"url\":\"https://api.ooni.io/a?b=c\"},\n"
+                     " {\"name\":\"local\",\"format\":\"acled\",\"url\":\"file:///srv/acled\","
+                     "\"interval_s\":60,\"options\":{\"timeout_s\":5,\"max_bytes\":1000,"
+                     "\"backoff_min_s\":1,\"backoff_max_s\":2}}]\n");
+    CHECK_OK(rv_feeds_load(path, &fc, &n, &err), &err);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(fc[0].name, "ooni-ir");
+        CHECK(fc[0].interval_s == 900 && fc[0].timeout_s == 300 && fc[0].connect_timeout_s == 10);
+        CHECK(fc[0].max_bytes == 256ull * 1024 * 1024 && fc[0].backoff_min_s == 30 &&
+              fc[0].backoff_max_s == 3600 && fc[0].max_redirects == 5);
+        CHECK_STR(fc[1].format, "acled");
+        CHECK_STR(fc[1].url, "file:///srv/acled");
+        CHECK(fc[1].interval_s == 60 && fc[1].timeout_s == 5 && fc[1].max_bytes == 1000 &&
+              fc[1].backoff_min_s == 1 && fc[1].backoff_max_s == 2);
+    }
+    rv_feeds_cfg_free(fc, n);
+    /* an empty list is fine */
+    CHECK_OK(rv_feeds_parse("[]", 2, &fc, &n, &err), &err);
+    CHECK(n == 0 && fc == NULL);
+}
+
+/* ------------------------------------------------------ ndjson parser */
+
+struct collect {
+    size_t good, bad;
+    size_t rec[8];
+    char msg[8][RV_ERRBUF_SIZE];
+    char source[RV_SOURCE_MAX + 1];
+};
+
+static int col_emit(void *arg, struct rv_event *ev)
+{
+    struct collect *c = arg;
+    c->good++;
+    snprintf(c->source, sizeof(c->source), "%s", ev->source);
+    rv_event_release(ev);
+    return 0;
+}
+
+static void col_reject(void *arg, size_t record, const char *msg)
+{
+    struct collect *c = arg;
+    if (c->bad < 8) {
+        c->rec[c->bad] = record;
+        snprintf(c->msg[c->bad], sizeof(c->msg[0]), "%s", msg);
+    }
+    c->bad++;
+}
+
+static void test_ndjson_parser(void)
+{
+    struct collect c;
+    struct rv_feed_sink sink = {"feed-x", col_emit, col_reject, &c};
+    struct rv_errbuf err;
+    const char *arr = "[{\"id\":\"a1\",\"kind\":\"news\",\"country\":\"SY\",\"violation\":\"killing\","
+                      "\"time\":\"2025-01-01T00:00:00Z\"},{\"id\":\"a2\"}]";
+    const char *nd = "{\"id\":\"n1\",\"kind\":\"news\",\"country\":\"SY\",\"violation\":\"killing\","
+                     "\"time\":1735689600000,\"source\":\"spoof\"}\n\n"
+                     "{\"id\":\"n2\",\"kind\":\"news\",\"country\":\"XX\",\"violation\":\"killing\","
+                     "\"time\":1735689600000}\n";
+
+    CHECK(rv_feed_parser("ndjson") == rv_feed_parse_ndjson);
+    CHECK(rv_feed_parser("ooni") == rv_feed_parse_ooni);
+    CHECK(rv_feed_parser("ioda") == rv_feed_parse_ioda);
+    CHECK(rv_feed_parser("gdelt") == rv_feed_parse_gdelt);
+    CHECK(rv_feed_parser("acled") == rv_feed_parse_acled);
+    CHECK(rv_feed_parser("xml") == NULL);
+    CHECK(rv_feed_parser(NULL) == NULL);
+
+    memset(&c, 0, sizeof(c));
+    CHECK_OK(rv_feed_parse_ndjson(arr, strlen(arr), &sink, &err), &err);
+    CHECK(c.good == 1 && c.bad == 1 && c.rec[0] == 2);
+    CHECK_STR(c.source, "feed-x");
+
+    memset(&c, 0, sizeof(c));
+    CHECK_OK(rv_feed_parse_ndjson(nd, strlen(nd), &sink, &err), &err);
+    CHECK(c.good == 1 && c.bad == 1 && c.rec[0] == 3);
+    CHECK_STR(c.source, "feed-x"); /* never from the payload */
+    CHECK_STR(c.msg[0], "country: 'XX' is not an ISO 3166-1 alpha-2 code");
+
+    memset(&c, 0, sizeof(c));
+    CHECK(rv_feed_parse_ndjson("id,kind\n1,2\n", 12, &sink, &err) == RV_EINVAL);
+    CHECK_STR(err.msg, "ndjson: not NDJSON or a JSON array of events");
+    CHECK(c.good == 0 && c.bad == 0);
+
+    /* the shipped bad partner file: three specific rejections */
+    {
+        char path[1024], *buf;
+        FILE *fp;
+        long len;
+        snprintf(path, sizeof(path), "%s/partner_events_bad.ndjson", data_dir());
+        fp = fopen(path, "rb");
+        CHECK(fp != NULL);
+        if (!fp)
+            return;
+        fseek(fp, 0, SEEK_END);
+        len = ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        buf = malloc((size_t)len + 1);
+        CHECK(buf && fread(buf, 1, (size_t)len, fp) == (size_t)len);
+        fclose(fp);
+        memset(&c, 0, sizeof(c));
+        CHECK_OK(rv_feed_parse_ndjson(buf, (size_t)len, &sink, &err), &err);
+        CHECK(c.good == 0 && c.bad == 3);
+        CHECK(c.rec[0] == 1 && c.rec[1] == 2 && c.rec[2] == 3);
+        CHECK_STR(c.msg[1], "country: 'XX' is not an ISO 3166-1 alpha-2 code");
+        CHECK_STR(c.msg[2], "time: missing");
+        free(buf);
+    }
+}
+
+/* ----------------------------------------------------------- stores */
+
+struct env {
+    char dir[256];
+    struct rv_store *st;
+    struct rv_writer *w;
+};
+
+static void env_open(struct env *e, const char *tmp, const char *name)
+{
+    struct rv_store_opts o;
+    struct rv_errbuf err;
+
+    snprintf(e->dir, sizeof(e->dir), "%s/%s", tmp, name);
+    rv_store_opts_default(&o);
+    o.no_sync = true;
+    o.map_size = 64u << 20;
+    CHECK_OK(rv_store_open(e->dir, &o, &e->st, &err), &err);
+    CHECK_OK(rv_writer_new(e->st, NULL, NULL, &e->w), NULL);
+}
+
+static void env_close(struct env *e)
+{
+    rv_writer_free(&e->w);
+    rv_store_close(&e->st);
+}
+
+static size_t cursor_of(struct rv_store *st, const char *name, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (rv_store_get_cursor(st, name, buf, cap - 1, &len) != RV_OK)
+        return 0;
+    buf[len] = '\0';
+    return len;
+}
+
+/* Events the ACLED sample gives, with the parser alone. */
+static size_t acled_expected(const char *path)
+{
+    struct collect c;
+    struct rv_feed_sink sink = {"x", col_emit, col_reject, &c};
+    struct rv_errbuf err;
+    char *buf;
+    FILE *fp = fopen(path, "rb");
+    long len;
+
+    memset(&c, 0, sizeof(c));
+    if (!fp)
+        return 0;
+    fseek(fp, 0, SEEK_END);
+    len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = malloc((size_t)len + 1);
+    if (buf && fread(buf, 1, (size_t)len, fp) == (size_t)len)
+        rv_feed_parse_acled(buf, (size_t)len, &sink, &err);
+    fclose(fp);
+    free(buf);
+    return c.good;
+}
+
+/* -------------------------------------------------------- file feeds */
+
+static void test_file_feeds(const char *tmp)
+{
+    struct env e;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s;
+    struct rv_errbuf err;
+    struct rv_store_stats ss0, ss1;
+    struct rv_metrics *m = NULL;
+    char nd[512], ac[512], tr[512], src[1024], url[600], cur[4096];
+    size_t n_acled;
+    struct rv_feed_cfg fc[3];
+
+    snprintf(nd, sizeof(nd), "%s/partner.ndjson", tmp);
+    snprintf(ac, sizeof(ac), "%s/acled.csv", tmp);
+    snprintf(tr, sizeof(tr), "%s/truncated.ndjson", tmp);
+    snprintf(src, sizeof(src), "%s/partner_events.ndjson", data_dir());
+    copy_file(src, nd);
+    snprintf(src, sizeof(src), "%s/acled_export_format_fictional.csv", data_dir());
+    copy_file(src, ac);
+    n_acled = acled_expected(ac);
+    CHECK(n_acled > 20);
+    snprintf(src, sizeof(src), "%s/feeds/truncated.ndjson", data_dir());
+    copy_file(src, tr);
+    snprintf(url, sizeof(url), "file://%s", nd);
+
+    fc[0] = cfg("p1", "ndjson", url);
+    fc[1] = cfg("a1", "acled", ac);
+    fc[2] = cfg("t1", "ndjson", tr);
+    CHECK_OK(rv_metrics_new(&m), NULL);
+    env_open(&e, tmp, "store-files");
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 3, m, &f, &err), &err);
+    CHECK(wait_polls(f, "p1", 1, 10000, &s) == 0);
+    CHECK(s.accepted == 30 && s.duplicates == 0 && s.rejected == 0 && s.payloads == 1);
+    CHECK(wait_polls(f, "a1", 1, 10000, &s) == 0);
+    CHECK(s.accepted == n_acled && s.payloads == 1 && s.errors == 0);
+    CHECK(wait_polls(f, "t1", 1, 10000, &s) == 0);
+    /* truncated file: the 5 good lines are kept, lines 4 and 7 rejected */
+    CHECK(s.accepted == 5 && s.rejected == 2 && s.errors == 0);
+    CHECK(rv_metric_get(rv_metrics_counter(m, "rv_feed_records_total",
+                                           "feed=\"t1\",outcome=\"rejected\"", "")) == 2);
+    CHECK(rv_metric_get(rv_metrics_counter(m, "rv_feed_records_total",
+                                           "feed=\"p1\",outcome=\"accepted\"", "")) == 30);
+    rv_feeds_stop(&f);
+    CHECK(f == NULL);
+    CHECK(count_source(e.st, "p1") == 30);
+    CHECK(count_source(e.st, "a1") == n_acled);
+    CHECK(count_source(e.st, "t1") == 5);
+    CHECK(cursor_of(e.st, "feed:p1", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"sha256\":\"") != NULL && strstr(cur, nd) != NULL);
+    CHECK(cursor_of(e.st, "feed:a1", cur, sizeof(cur)) > 0);
+
+    /* restart: unchanged files are skipped, nothing written */
+    rv_store_get_stats(e.st, &ss0);
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 3, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "p1", 1, 10000, &s) == 0);
+    CHECK(s.unchanged == 1 && s.payloads == 0 && s.accepted == 0);
+    CHECK(wait_polls(f, "a1", 1, 10000, &s) == 0);
+    CHECK(s.unchanged == 1 && s.payloads == 0);
+    CHECK(wait_polls(f, "t1", 1, 10000, &s) == 0);
+    CHECK(s.unchanged == 1);
+    rv_store_get_stats(e.st, &ss1);
+    CHECK(ss1.commits == ss0.commits);
+    CHECK(ss1.events_accepted == ss0.events_accepted &&
+          ss1.events_duplicate == ss0.events_duplicate);
+
+    /* touched, same content: recognised by its hash (cursor only) */
+    {
+        struct timeval tv[2];
+        gettimeofday(&tv[0], NULL);
+        tv[0].tv_sec += 5;
+        tv[1] = tv[0];
+        CHECK(utimes(nd, tv) == 0);
+    }
+    rv_feeds_poll_now(f);
+    CHECK(wait_polls(f, "p1", 2, 10000, &s) == 0);
+    CHECK(s.unchanged == 2 && s.payloads == 0);
+    /* appended: only the new line is new, the rest are duplicates */
+    {
+        FILE *fp = fopen(nd, "a");
+        fputs("{\"id\":\"appended-1\",\"kind\":\"news\",\"country\":\"SY\","
+              "\"violation\":\"killing\",\"time\":\"2025-05-01T00:00:00Z\"}\n",
+              fp);
+        fclose(fp);
+    }
+    rv_feeds_poll_now(f);
+    CHECK(wait_polls(f, "p1", 3, 10000, &s) == 0);
+    CHECK(s.payloads == 1 && s.accepted == 1 && s.duplicates == 30);
+    rv_feeds_stop(&f);
+    CHECK(count_source(e.st, "p1") == 31);
+    env_close(&e);
+    rv_metrics_free(&m);
+}
+
+/* --------------------------------------------------------- dir feed */
+
+static void test_dir_feed(const char *tmp)
+{
+    struct env e;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s;
+    struct rv_errbuf err;
+    struct rv_feed_cfg fc;
+    char dir[512], p[600], cur[4096];
+    static const char ev[] = "{\"id\":\"%s\",\"kind\":\"incident\",\"country\":\"MM\","
+                             "\"violation\":\"arbitrary_detention\",\"time\":\"2025-03-0%dT00:00:00Z\"}\n";
+    char line[512];
+
+    snprintf(dir, sizeof(dir), "%s/dropbox", tmp);
+    CHECK(mkdir(dir, 0700) == 0);
+    for (int i = 1; i <= 2; i++) {
+        char body[1200];
+        char id1[32], id2[32];
+        snprintf(id1, sizeof(id1), "d%d-a", i);
+        snprintf(id2, sizeof(id2), "d%d-b", i);
+        snprintf(line, sizeof(line), ev, id1, i);
+        snprintf(body, sizeof(body), "%s", line);
+        snprintf(line, sizeof(line), ev, id2, i);
+        snprintf(body + strlen(body), sizeof(body) - strlen(body), "%s", line);
+        snprintf(p, sizeof(p), "%s/00%d.ndjson", dir, i);
+        write_file(p, body);
+    }
+    snprintf(p, sizeof(p), "%s/.hidden.ndjson", dir);
+    write_file(p, "garbage\n");
+
+    fc = cfg("d1", "ndjson", dir);
+    env_open(&e, tmp, "store-dir");
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "d1", 1, 10000, &s) == 0);
+    CHECK(s.payloads == 2 && s.accepted == 4 && s.rejected == 0 && s.invalid == 0);
+    rv_feeds_stop(&f);
+    CHECK(cursor_of(e.st, "feed:d1", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"file\":\"002.ndjson\"") != NULL);
+
+    /* a later file is picked up; one sorting before the cursor is not */
+    snprintf(line, sizeof(line), ev, "d3-a", 3);
+    snprintf(p, sizeof(p), "%s/003.ndjson", dir);
+    write_file(p, line);
+    snprintf(line, sizeof(line), ev, "d0-a", 4);
+    snprintf(p, sizeof(p), "%s/000.ndjson", dir);
+    write_file(p, line);
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "d1", 1, 10000, &s) == 0);
+    CHECK(s.payloads == 1 && s.accepted == 1 && s.duplicates == 0);
+    rv_feeds_stop(&f);
+    CHECK(count_source(e.st, "d1") == 5);
+    CHECK(cursor_of(e.st, "feed:d1", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"file\":\"003.ndjson\"") != NULL);
+
+    /* a missing path is a failure with a clear message, retried */
+    {
+        struct rv_feed_cfg bad = cfg("gone", "ndjson", "/nonexistent/rv-feed");
+        bad.backoff_min_s = 1;
+        bad.backoff_max_s = 1;
+        CHECK_OK(rv_feeds_start(e.st, e.w, &bad, 1, NULL, &f, &err), &err);
+        CHECK(wait_polls(f, "gone", 1, 10000, &s) == 0);
+        CHECK(s.errors == 1 && s.consecutive_failures == 1);
+        CHECK_STR(s.last_error, "file: cannot stat '/nonexistent/rv-feed': No such file or directory");
+        CHECK(wait_polls(f, "gone", 2, 5000, &s) == 0); /* retried within the backoff */
+        rv_feeds_stop(&f);
+    }
+    env_close(&e);
+}
+
+/* -------------------------------------------------------- HTTP feeds */
+
+struct server {
+    pid_t pid;
+    int to_child; /* its stdin: closing it stops the server */
+    int port;
+};
+
+static int server_start(struct server *sv)
+{
+    int in[2], out[2];
+    char buf[128];
+    size_t n = 0;
+    const char *script = RV_SOURCE_DIR "/tests/feeds_http_server.py";
+
+    memset(sv, 0, sizeof(*sv));
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return -1;
+    sv->pid = fork();
+    if (sv->pid < 0)
+        return -1;
+    if (sv->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        execl("/usr/bin/python3", "python3", script, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    sv->to_child = in[1];
+    /* "PORT n\n", bounded by an alarm-free poll loop */
+    {
+        uint64_t t0 = rv_mono_ns();
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        while (n < sizeof(buf) - 1 && !memchr(buf, '\n', n)) {
+            ssize_t r = read(out[0], buf + n, sizeof(buf) - 1 - n);
+            if (r > 0)
+                n += (size_t)r;
+            else if (r == 0)
+                break;
+            if (rv_mono_ns() - t0 > 10000000000ull)
+                break;
+            if (r < 0)
+                sleep_ms(10);
+            buf[n] = '\0';
+        }
+    }
+    buf[n] = '\0';
+    close(out[0]);
+    if (sscanf(buf, "PORT %d", &sv->port) != 1)
+        return -1;
+    return 0;
+}
+
+static void server_stop(struct server *sv)
+{
+    int st;
+    if (sv->pid <= 0)
+        return;
+    close(sv->to_child);
+    kill(sv->pid, SIGTERM);
+    waitpid(sv->pid, &st, 0);
+    sv->pid = 0;
+}
+
+static void test_http_feeds(const char *tmp)
+{
+    struct env e;
+    struct server sv;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s;
+    struct rv_errbuf err;
+    struct rv_feed_cfg fc[5];
+    char u[5][128], cur[4096];
+
+    if (server_start(&sv) != 0) {
+        fprintf(stderr, "cannot start tests/feeds_http_server.py\n");
+        check_failures++;
+        server_stop(&sv);
+        return;
+    }
+    snprintf(u[0], sizeof(u[0]), "http://127.0.0.1:%d/events.ndjson", sv.port);
+    snprintf(u[1], sizeof(u[1]), "http://127.0.0.1:%d/fail", sv.port);
+    snprintf(u[2], sizeof(u[2]), "http://127.0.0.1:%d/stall?key=secret", sv.port);
+    snprintf(u[3], sizeof(u[3]), "http://127.0.0.1:%d/big", sv.port);
+    snprintf(u[4], sizeof(u[4]), "http://127.0.0.1:%d/redirect", sv.port);
+    fc[0] = cfg("h-ok", "ndjson", u[0]);
+    fc[1] = cfg("h-500", "ndjson", u[1]);
+    fc[1].backoff_min_s = 1;
+    fc[1].backoff_max_s = 1;
+    fc[2] = cfg("h-stall", "ndjson", u[2]);
+    fc[2].timeout_s = 2;
+    fc[2].stall_s = 1;
+    fc[3] = cfg("h-big", "ndjson", u[3]);
+    fc[3].max_bytes = 1000;
+    fc[4] = cfg("h-redir", "ndjson", u[4]);
+    env_open(&e, tmp, "store-http");
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 5, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "h-ok", 1, 10000, &s) == 0);
+    CHECK(s.payloads == 1 && s.accepted == 5 && s.errors == 0);
+    CHECK_STR(s.last_error, "");
+    CHECK(wait_polls(f, "h-500", 1, 10000, &s) == 0);
+    CHECK(s.errors == 1);
+    CHECK_STR(s.last_error, "http: status 500");
+    CHECK(wait_polls(f, "h-stall", 1, 15000, &s) == 0);
+    CHECK(s.errors == 1 && strncmp(s.last_error, "http: Operation", 15) == 0);
+    if (strncmp(s.last_error, "http: Operation", 15) != 0)
+        fprintf(stderr, "stall: %s\n", s.last_error);
+    CHECK(wait_polls(f, "h-big", 1, 10000, &s) == 0);
+    CHECK(s.errors == 1);
+    CHECK_STR(s.last_error, "http: body larger than max_bytes 1000");
+    CHECK(wait_polls(f, "h-redir", 1, 10000, &s) == 0);
+    CHECK(s.payloads == 1 && s.accepted == 5 && s.errors == 0);
+    /* the 500 is retried after its backoff (1 s) */
+    CHECK(wait_polls(f, "h-500", 2, 10000, &s) == 0);
+    CHECK(s.errors == 2 && s.consecutive_failures == 2);
+    CHECK(cursor_of(e.st, "feed:h-ok", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"etag\":\"\\\"v1\\\"\"") != NULL);
+    CHECK(strstr(cur, "\"last_modified\":\"Wed, 01 Jan 2025 10:00:00 GMT\"") != NULL);
+    rv_feeds_stop(&f);
+    CHECK(count_source(e.st, "h-ok") == 5);
+    CHECK(count_source(e.st, "h-redir") == 5);
+
+    /* restart: the conditional request gets a 304 */
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "h-ok", 1, 10000, &s) == 0);
+    CHECK(s.not_modified == 1 && s.payloads == 0 && s.errors == 0);
+    rv_feeds_stop(&f);
+
+    /* stop aborts a transfer in flight promptly */
+    {
+        struct rv_feed_cfg slow = cfg("h-slow", "ndjson", u[2]);
+        uint64_t t0;
+        slow.timeout_s = 60;
+        slow.stall_s = 60;
+        CHECK_OK(rv_feeds_start(e.st, e.w, &slow, 1, NULL, &f, &err), &err);
+        sleep_ms(500);
+        t0 = rv_mono_ns();
+        rv_feeds_stop(&f);
+        CHECK(rv_mono_ns() - t0 < 2000000000ull);
+    }
+    env_close(&e);
+    server_stop(&sv);
+}
+
+/* -------------------------------------------------------------- demo */
+
+struct demo_ctx {
+    int64_t now;
+    size_t total, hist, live, near_now, future, probes_live, low_probes;
+    double max_live_ir;
+    size_t sources_seen[5];
+};
+
+static int demo_cb(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+{
+    static const char *srcs[5] = {"demo-partner", "demo-acled", "demo-gdelt", "demo-ooni",
+                                  "demo-ioda"};
+    struct demo_ctx *c = arg;
+    (void)seq;
+    (void)ingest_ms;
+    c->total++;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(ev->source, srcs[i]) == 0)
+            c->sources_seen[i]++;
+    if (strstr(ev->id, "#cycle0-"))
+        c->hist++;
+    else
+        c->live++;
+    if (ev->time_ms > c->now + 1000)
+        c->future++;
+    if (!strstr(ev->id, "#cycle0-") && ev->time_ms > c->now - 10000)
+        c->near_now++;
+    if (strstr(ev->id, "-live") && ev->has_value) {
+        c->probes_live++;
+        if (ev->value < 0.2 * 420) /* below the lowest baseline of the sample */
+            c->low_probes++;
+    }
+    return 0;
+}
+
+static void test_demo(const char *tmp)
+{
+    struct env e;
+    struct rv_demo *d = NULL;
+    struct rv_errbuf err;
+    struct rv_store_stats ss;
+    struct demo_ctx c;
+    struct rv_event_filter fl;
+    uint64_t t0;
+
+    env_open(&e, tmp, "store-demo");
+    CHECK(rv_demo_start(e.w, "/nonexistent/demo", 1.0, NULL, &d, &err) == RV_ENOTFOUND);
+    CHECK_STR(err.msg, "demo: no sample events under '/nonexistent/demo'");
+    CHECK(rv_demo_start(e.w, RV_SOURCE_DIR "/demo", 0.0, NULL, &d, &err) == RV_EINVAL);
+    CHECK_STR(err.msg, "demo.speed: must be a number > 0 and <= 1000000");
+    /* speed 300: a drop starts after 1 s of wall time */
+    CHECK_OK(rv_demo_start(e.w, RV_SOURCE_DIR "/demo", 300.0, NULL, &d, &err), &err);
+    sleep_ms(2500);
+    t0 = rv_mono_ns();
+    rv_demo_stop(&d);
+    CHECK(d == NULL);
+    CHECK(rv_mono_ns() - t0 < 1500000000ull);
+    memset(&c, 0, sizeof(c));
+    c.now = rv_now_ms();
+    memset(&fl, 0, sizeof(fl));
+    fl.violation = -1;
+    CHECK_OK(rv_store_read_events(e.st, &fl, demo_cb, &c, &err), &err);
+    rv_store_get_stats(e.st, &ss);
+    /* every id distinct: nothing was a duplicate */
+    CHECK(ss.events_duplicate == 0);
+    CHECK(c.hist > 3000);         /* two days of IODA signal and the other samples */
+    CHECK(c.live > 1000);         /* 1200 events/s at speed 300 */
+    CHECK(c.near_now == c.live);  /* live events are stamped now */
+    CHECK(c.future == 0);
+    for (int i = 0; i < 5; i++)
+        CHECK(c.sources_seen[i] > 0);
+    CHECK(c.probes_live >= 6);
+    CHECK(c.low_probes >= 1);     /* the recurring drop happened */
+    printf("demo: %zu history, %zu live events, %zu live probes (%zu dropped)\n", c.hist, c.live,
+           c.probes_live, c.low_probes);
+    env_close(&e);
+}
+
+int main(void)
+{
+    char tmp[256];
+    uint64_t t0 = rv_mono_ns();
+
+    signal(SIGPIPE, SIG_IGN);
+    rv_log_set_level(RV_LOG_ERROR);
+    make_tmpdir(tmp, sizeof(tmp));
+    test_feeds_file(tmp);
+    test_ndjson_parser();
+    test_file_feeds(tmp);
+    test_dir_feed(tmp);
+    test_http_feeds(tmp);
+    test_demo(tmp);
+    rm_rf(tmp);
+    printf("test_feeds: %.1f s\n", (double)(rv_mono_ns() - t0) / 1e9);
+    CHECK_DONE();
+}
