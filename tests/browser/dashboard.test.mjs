@@ -16,8 +16,11 @@
  * Screenshot: $RV_BUILD_DIR/dashboard.png, and docs/screenshot.png when it
  * is missing or RV_UPDATE_SCREENSHOT=1.
  *
- * Env: RV_BUILD_DIR (rightsviewd, rvctl), RV_SOURCE_DIR (default: two
- * levels up). Run: node tests/browser/dashboard.test.mjs
+ * Env: RV_BUILD_DIR (rightsviewd, rvctl), RV_SOURCE_DIR (default: the
+ * checkout this file is in). Run: node tests/browser/dashboard.test.mjs
+ * (ctest runs it once it is named tests/e2e_*.mjs; it needs
+ * tests/browser/publish.py and `npm ci` in web/, which it runs through
+ * scripts/build-web.sh).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,7 +34,14 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SRC = resolve(process.env.RV_SOURCE_DIR || join(here, '..', '..'));
+/* the checkout: RV_SOURCE_DIR (ctest), else the first parent with web/ */
+function findSource() {
+  if (process.env.RV_SOURCE_DIR) return resolve(process.env.RV_SOURCE_DIR);
+  let d = here;
+  while (!existsSync(join(d, 'web', 'package.json')) && dirname(d) !== d) d = dirname(d);
+  return d;
+}
+const SRC = findSource();
 const BUILD = resolve(process.env.RV_BUILD_DIR || join(SRC, 'build'));
 const DAEMON = join(BUILD, 'rightsviewd');
 const RVCTL = join(BUILD, 'rvctl');
@@ -282,6 +292,8 @@ test('dashboard: live map, feed, reconnect, tokens (chromium)', { timeout: 24000
         lat.push(painted - sent.t0);
         assert.ok(painted - sent.t0 < 2000, `${c}: ${painted - sent.t0} ms from publish to row`);
       }
+      const said = `${await page.textContent('#announce')} ${await page.textContent('#announce-urgent')}`;
+      assert.match(said, /alert opened: .*Killing/, 'new alert not announced to screen readers');
       lat.sort((a, b) => a - b);
       console.log(`# publish-to-painted latency over ${lat.length} alerts: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${lat[lat.length - 1].toFixed(1)} ms`);
       assert.equal(await page.evaluate(() => window.__rvLoads), 1, 'the page reloaded');
