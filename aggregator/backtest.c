@@ -1,0 +1,840 @@
+/*
+ * backtest: `rvctl backtest`, the offline replay of a dataset through the
+ * same engine as the live stage, scored against labelled episodes.
+ *
+ * Each --events file is one feed: it is parsed with its feed parser (the
+ * source name is the file's base name up to the first '.', as a feed's
+ * configured name would be) and written in batches into a temporary store
+ * (mkdtemp, no_sync, removed at the end), so deduplication and the log
+ * record format are the live ones and nothing but the current batch is in
+ * memory (files are mmap'd). The logs of the files are then merged by
+ * event time (ties: file order, then log order) -- the order in which live
+ * feeds would have delivered them -- and pushed through the engine with
+ * seqs counting from 1. For a single file that is exactly the order of the
+ * file, as live ingest of it gives.
+ *
+ * Scoring (issue 5): an alert "at the level" is the span during which a
+ * national alert (admin1 null) of a (country, violation) is at or above
+ * --level. An episode is detected when such a span starts between 1 hour
+ * before its start and its end; lead = span start - episode start. A span
+ * is a true alert when it overlaps [start - 1 h, end + 6 h] of an episode
+ * of the same country and violation, else a false alarm. False alarms per
+ * country-month divide by the countries seen in the events and the months
+ * the events span.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "rv/agg.h"
+#include "rv/config.h"
+#include "rv/country.h"
+#include "rv/feed.h"
+#include "rv/log.h"
+#include "rv/store.h"
+#include "rv/taxonomy.h"
+#include "rv/timeutil.h"
+
+#define HOUR_MS 3600000LL
+#define LOAD_BATCH 10000
+#define MERGE_BUDGET 262144 /* events buffered over all files while merging */
+
+static const char usage[] =
+    "usage: rvctl backtest --events FILE... [--format ndjson|gdelt|acled|ooni|ioda]\n"
+    "                      --episodes FILE [--level watch|warning|critical] [--json]\n"
+    "                      [--config FILE] [--alerts FILE]\n"
+    "Replays the events offline through the aggregator (a temporary store, no\n"
+    "network) and compares its alerts at or above --level (default warning) with\n"
+    "the labelled episodes (CSV: country_iso2,start_utc,end_utc,violation,kind,\n"
+    "description,source). Each events file is one feed, named after the file\n"
+    "(up to its first '.'). --config: take the \"aggregator\" section of this config\n"
+    "file. --alerts: also write every alert state change there, one JSON a line.\n"
+    "Prints: episodes N detected D recall R alerts A precision P lead_median_s L\n"
+    "false_alarms_per_country_month F, then one line per missed episode.\n"
+    "Exit: 0 when it ran, 2 on bad usage or input.\n";
+
+struct episode {
+    char country[3];
+    int violation;
+    int64_t start, end;
+    char *desc;
+    bool detected;
+    int64_t lead_ms;
+};
+
+struct span {
+    char country[3];
+    int violation;
+    int64_t start, end; /* end INT64_MAX: still open */
+};
+
+struct bt {
+    int level;
+    struct span *spans;
+    size_t nspans, capspans;
+    FILE *alerts_out;
+    bool tty;
+    uint64_t nalerts;
+};
+
+/* ------------------------------------------------------------- episodes */
+
+/* Splits one CSV line (RFC 4180 quoting) into at most CAP fields, in
+ * place. Returns the number of fields or -1 on a bad quote. */
+static int csv_split(char *line, char **f, int cap)
+{
+    int n = 0;
+    char *r = line, *w;
+
+    while (n < cap) {
+        f[n++] = w = r;
+        if (*r == '"') {
+            r++;
+            for (;;) {
+                if (*r == '\0')
+                    return -1;
+                if (*r == '"') {
+                    if (r[1] == '"') {
+                        *w++ = '"';
+                        r += 2;
+                        continue;
+                    }
+                    r++;
+                    break;
+                }
+                *w++ = *r++;
+            }
+            if (*r != ',' && *r != '\0')
+                return -1;
+        } else {
+            while (*r != ',' && *r != '\0')
+                *w++ = *r++;
+        }
+        if (*r == '\0') {
+            *w = '\0';
+            return n;
+        }
+        *w = '\0';
+        r++;
+    }
+    return n + 1; /* too many fields */
+}
+
+static int parse_when(const char *s, int64_t *ms)
+{
+    int y, mo, d;
+    char tail;
+
+    if (rv_time_parse_rfc3339(s, ms) == RV_OK)
+        return RV_OK;
+    if (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) == 3)
+        return rv_time_from_civil(y, mo, d, 0, 0, 0, ms);
+    return RV_EINVAL;
+}
+
+static int load_episodes(const char *path, struct episode **out, size_t *nout,
+                         struct rv_errbuf *err)
+{
+    static const char header[] = "country_iso2,start_utc,end_utc,violation,kind,description,source";
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0, n = 0, ncap = 0, lineno = 0;
+    ssize_t len;
+    struct episode *eps = NULL;
+    int rc = RV_OK;
+
+    if (f == NULL)
+        return rv_err_set(err, RV_EINVAL, "episodes: cannot open '%s': %s", path, strerror(errno));
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        char *fl[8];
+        int nf;
+
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (lineno == 1) {
+            const char *h = line;
+            if ((unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB &&
+                (unsigned char)h[2] == 0xBF)
+                h += 3; /* a BOM from a spreadsheet */
+            if (strcmp(h, header) != 0) {
+                rc = rv_err_set(err, RV_EINVAL, "episodes: line 1: header must be '%s'", header);
+                goto fail;
+            }
+            continue;
+        }
+        if (len == 0)
+            continue;
+        nf = csv_split(line, fl, 7);
+        if (nf != 7) {
+            rc = rv_err_set(err, RV_EINVAL, "episodes: line %zu: %s", lineno,
+                            nf < 0 ? "bad quoting" : "expected 7 fields");
+            goto fail;
+        }
+        if (n == ncap) {
+            size_t nc = ncap ? ncap * 2 : 32;
+            struct episode *ne = realloc(eps, nc * sizeof *ne);
+            if (ne == NULL) {
+                rc = rv_err_set(err, RV_ENOMEM, "episodes: out of memory");
+                goto fail;
+            }
+            eps = ne;
+            ncap = nc;
+        }
+        struct episode *e = &eps[n];
+        memset(e, 0, sizeof *e);
+        if (!rv_country_valid(fl[0])) {
+            rc = rv_err_set(err, RV_EINVAL,
+                            "episodes: line %zu: country_iso2: '%.8s' is not an ISO 3166-1 "
+                            "alpha-2 code",
+                            lineno, fl[0]);
+            goto fail;
+        }
+        memcpy(e->country, fl[0], 3);
+        if (parse_when(fl[1], &e->start) != RV_OK) {
+            rc = rv_err_set(err, RV_EINVAL, "episodes: line %zu: start_utc: '%.40s' is not a time",
+                            lineno, fl[1]);
+            goto fail;
+        }
+        if (parse_when(fl[2], &e->end) != RV_OK) {
+            rc = rv_err_set(err, RV_EINVAL, "episodes: line %zu: end_utc: '%.40s' is not a time",
+                            lineno, fl[2]);
+            goto fail;
+        }
+        if (e->end < e->start) {
+            rc = rv_err_set(err, RV_EINVAL, "episodes: line %zu: end_utc: before start_utc",
+                            lineno);
+            goto fail;
+        }
+        e->violation = rv_violation_from_name(fl[3]);
+        if (e->violation < 0) {
+            rc = rv_err_set(err, RV_EINVAL,
+                            "episodes: line %zu: violation: '%.40s' is not a taxonomy code", lineno,
+                            fl[3]);
+            goto fail;
+        }
+        e->desc = strdup(fl[5]);
+        if (e->desc == NULL) {
+            rc = rv_err_set(err, RV_ENOMEM, "episodes: out of memory");
+            goto fail;
+        }
+        n++;
+    }
+    if (lineno == 0) {
+        rc = rv_err_set(err, RV_EINVAL, "episodes: line 1: header must be '%s'", header);
+        goto fail;
+    }
+    free(line);
+    fclose(f);
+    *out = eps;
+    *nout = n;
+    return RV_OK;
+fail:
+    for (size_t i = 0; i < n; i++)
+        free(eps[i].desc);
+    free(eps);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------- loading */
+
+struct loadctx {
+    struct rv_store *st;
+    struct rv_event *batch;
+    size_t n;
+    struct rv_put_result *res;
+    uint64_t emitted, rejected, accepted;
+    int rc;
+    struct rv_errbuf err;
+    bool tty;
+    const char *file;
+};
+
+static int flush_batch(struct loadctx *c)
+{
+    int rc = RV_OK;
+
+    if (c->n > 0) {
+        rc = rv_store_put_batch(c->st, c->batch, c->n, NULL, 0, NULL, 0, c->res, &c->err);
+        for (size_t i = 0; i < c->n; i++) {
+            if (rc == RV_OK && c->res[i].outcome == RV_OUT_ACCEPTED)
+                c->accepted++;
+            rv_event_release(&c->batch[i]);
+        }
+        c->n = 0;
+    }
+    if (c->tty)
+        fprintf(stderr, "\rloading %s: %llu events", c->file, (unsigned long long)c->emitted);
+    return rc;
+}
+
+static int on_emit(void *arg, struct rv_event *ev)
+{
+    struct loadctx *c = arg;
+
+    c->batch[c->n] = *ev; /* takes its strings */
+    rv_event_init(ev);
+    c->n++;
+    c->emitted++;
+    if (c->n == LOAD_BATCH && (c->rc = flush_batch(c)) != RV_OK)
+        return 1;
+    return 0;
+}
+
+static void on_reject(void *arg, size_t record, const char *msg)
+{
+    struct loadctx *c = arg;
+
+    c->rejected++;
+    if (c->rejected <= 5)
+        fprintf(stderr, "%s: record %zu: %s\n", c->file, record, msg);
+}
+
+static void source_from_path(const char *path, char *out, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    size_t n;
+
+    b = b ? b + 1 : path;
+    n = strcspn(b, ".");
+    if (n == 0) {
+        b = "backtest";
+        n = strlen(b);
+    }
+    if (n > RV_SOURCE_MAX)
+        n = RV_SOURCE_MAX;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, b, n);
+    out[n] = '\0';
+}
+
+static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse)
+{
+    char source[RV_SOURCE_MAX + 1];
+    struct rv_feed_sink sink;
+    struct stat sb;
+    void *map = NULL;
+    int fd, rc;
+
+    source_from_path(path, source, sizeof source);
+    fd = open(path, O_RDONLY);
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        rc = rv_err_set(&c->err, RV_EINVAL, "events: cannot open '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    if (sb.st_size > 0) {
+        map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            close(fd);
+            return rv_err_set(&c->err, RV_EINVAL, "events: cannot map '%s': %s", path,
+                              strerror(errno));
+        }
+        madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
+    }
+    close(fd);
+    sink.source = source;
+    sink.emit = on_emit;
+    sink.reject = on_reject;
+    sink.arg = c;
+    c->file = path;
+    c->rc = RV_OK;
+    rc = parse(map ? map : "", (size_t)sb.st_size, &sink, &c->err);
+    if (rc == RV_OK)
+        rc = c->rc;
+    if (rc == RV_OK)
+        rc = flush_batch(c);
+    else
+        for (size_t i = 0; i < c->n; i++)
+            rv_event_release(&c->batch[i]);
+    c->n = 0;
+    if (map)
+        munmap(map, (size_t)sb.st_size);
+    if (c->tty)
+        fprintf(stderr, "\n");
+    if (rc != RV_OK && c->err.msg[0] == '\0')
+        rv_err_set(&c->err, rc, "events: '%s': %s", path, rv_strerror(rc));
+    return rc;
+}
+
+/* --------------------------------------------------------------- merge */
+
+struct reader {
+    uint64_t next, last; /* seq range still to read */
+    struct rv_event *buf;
+    uint64_t *seqs;
+    size_t n, pos, cap;
+    int file;
+};
+
+struct fillctx {
+    struct reader *r;
+};
+
+static int on_fill(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+{
+    struct reader *r = ((struct fillctx *)arg)->r;
+
+    (void)ingest_ms;
+    if (seq > r->last)
+        return 1;
+    if (rv_event_copy(&r->buf[r->n], ev) != RV_OK)
+        return 1;
+    r->seqs[r->n] = seq;
+    r->n++;
+    r->next = seq + 1;
+    return r->n == r->cap;
+}
+
+static int reader_fill(struct rv_store *st, struct reader *r, struct rv_errbuf *err)
+{
+    struct fillctx fc = {r};
+
+    for (size_t i = 0; i < r->n; i++)
+        rv_event_release(&r->buf[i]);
+    r->n = r->pos = 0;
+    if (r->next > r->last)
+        return RV_OK;
+    int rc = rv_store_read_log(st, r->next, r->cap, on_fill, &fc, err);
+    if (rc == RV_OK && r->n == 0)
+        r->next = r->last + 1; /* nothing left in range */
+    return rc;
+}
+
+/* Heap of readers ordered by (time of head, file, seq). */
+static bool before(const struct reader *a, const struct reader *b)
+{
+    const struct rv_event *x = &a->buf[a->pos], *y = &b->buf[b->pos];
+
+    if (x->time_ms != y->time_ms)
+        return x->time_ms < y->time_ms;
+    if (a->file != b->file)
+        return a->file < b->file;
+    return a->seqs[a->pos] < b->seqs[b->pos];
+}
+
+static void sift_down(struct reader **h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && before(h[l], h[m]))
+            m = l;
+        if (r < n && before(h[r], h[m]))
+            m = r;
+        if (m == i)
+            return;
+        struct reader *t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* ------------------------------------------------------------- scoring */
+
+static void on_bt_alert(void *arg, const struct rv_agg_alert *a)
+{
+    struct bt *b = arg;
+
+    b->nalerts++;
+    if (b->alerts_out) {
+        fwrite(a->json, 1, a->len, b->alerts_out);
+        fputc('\n', b->alerts_out);
+    }
+    if (a->admin1 != NULL)
+        return;
+    bool was = a->state != RV_AST_OPENED && a->prev_level >= b->level;
+    bool is = a->state != RV_AST_RESOLVED && a->level >= b->level;
+    if (!was && is) {
+        if (b->nspans == b->capspans) {
+            size_t nc = b->capspans ? b->capspans * 2 : 64;
+            struct span *ns = realloc(b->spans, nc * sizeof *ns);
+            if (ns == NULL)
+                return; /* scored without it; reported as fewer alerts */
+            b->spans = ns;
+            b->capspans = nc;
+        }
+        struct span *s = &b->spans[b->nspans++];
+        memcpy(s->country, a->country, 3);
+        s->violation = a->violation;
+        s->start = a->updated_ms;
+        s->end = INT64_MAX;
+    } else if (was && !is) {
+        for (size_t i = b->nspans; i-- > 0;) {
+            struct span *s = &b->spans[i];
+            if (s->end == INT64_MAX && s->violation == a->violation &&
+                strcmp(s->country, a->country) == 0) {
+                s->end = a->updated_ms;
+                break;
+            }
+        }
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int rv_backtest_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"events", required_argument, NULL, 'e'}, {"format", required_argument, NULL, 'f'},
+        {"episodes", required_argument, NULL, 'p'}, {"level", required_argument, NULL, 'l'},
+        {"json", no_argument, NULL, 'j'},          {"config", required_argument, NULL, 'c'},
+        {"alerts", required_argument, NULL, 'a'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char **files = NULL;
+    size_t nfiles = 0;
+    const char *format = "ndjson", *episodes_path = NULL, *config_path = NULL, *alerts_path = NULL;
+    bool json = false;
+    struct bt b;
+    struct rv_errbuf err = {0};
+    struct rv_agg_params p;
+    struct rv_config conf;
+    struct episode *eps = NULL;
+    size_t neps = 0;
+    char dir[] = "/tmp/rv-backtest-XXXXXX";
+    bool have_dir = false;
+    struct rv_store *st = NULL;
+    struct rv_store_opts so;
+    struct reader *readers = NULL, **heap = NULL;
+    struct loadctx lc;
+    struct rv_agg_engine *eng = NULL;
+    rv_feed_parse_fn parse;
+    int rc, c, ret = 2;
+
+    memset(&b, 0, sizeof b);
+    memset(&lc, 0, sizeof lc);
+    rv_config_init(&conf);
+    b.level = RV_LVL_WARNING;
+    files = calloc((size_t)argc + 1, sizeof *files);
+    if (files == NULL)
+        return 2;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            files[nfiles++] = optarg;
+            /* --events A B C: the following non-option words are files too */
+            while (optind < argc && argv[optind][0] != '-')
+                files[nfiles++] = argv[optind++];
+            break;
+        case 'f': format = optarg; break;
+        case 'p': episodes_path = optarg; break;
+        case 'l':
+            b.level = rv_agg_level_from_name(optarg);
+            if (b.level < RV_LVL_WATCH) {
+                fprintf(stderr, "backtest: --level: '%s' is not watch, warning or critical\n",
+                        optarg);
+                goto done;
+            }
+            break;
+        case 'j': json = true; break;
+        case 'c': config_path = optarg; break;
+        case 'a': alerts_path = optarg; break;
+        case 'h':
+            fputs(usage, stdout);
+            ret = 0;
+            goto done;
+        default:
+            fprintf(stderr, "backtest: unknown or incomplete option '%s'\n%s",
+                    argv[optind - 1], usage);
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "backtest: unexpected argument '%s'\n%s", argv[optind], usage);
+        goto done;
+    }
+    if (nfiles == 0 || episodes_path == NULL) {
+        fprintf(stderr, "backtest: --events and --episodes are required\n%s", usage);
+        goto done;
+    }
+    parse = rv_feed_parser(format);
+    if (parse == NULL) {
+        fprintf(stderr, "backtest: --format: '%s' is not ndjson, gdelt, acled, ooni or ioda\n",
+                format);
+        goto done;
+    }
+    if (config_path != NULL && rv_config_load(&conf, config_path, &err) != RV_OK) {
+        fprintf(stderr, "backtest: config: %s\n", err.msg);
+        goto done;
+    }
+    if (rv_agg_params_from_json(rv_config_section(&conf, "aggregator"), &p, &err) != RV_OK) {
+        fprintf(stderr, "backtest: config: %s\n", err.msg);
+        goto done;
+    }
+    if (load_episodes(episodes_path, &eps, &neps, &err) != RV_OK) {
+        fprintf(stderr, "backtest: %s\n", err.msg);
+        goto done;
+    }
+    if (alerts_path != NULL && (b.alerts_out = fopen(alerts_path, "w")) == NULL) {
+        fprintf(stderr, "backtest: --alerts: cannot open '%s': %s\n", alerts_path,
+                strerror(errno));
+        goto done;
+    }
+    b.tty = isatty(STDERR_FILENO);
+
+    /* load every file into a temporary store */
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "backtest: temporary store: %s\n", strerror(errno));
+        goto done;
+    }
+    have_dir = true;
+    rv_store_opts_default(&so);
+    so.no_sync = true;
+    so.rollup_flush_ms = 60000;
+    if ((rc = rv_store_open(dir, &so, &st, &err)) != RV_OK) {
+        fprintf(stderr, "backtest: temporary store: %s\n", err.msg[0] ? err.msg : rv_strerror(rc));
+        goto done;
+    }
+    readers = calloc(nfiles, sizeof *readers);
+    heap = calloc(nfiles, sizeof *heap);
+    lc.batch = calloc(LOAD_BATCH, sizeof *lc.batch);
+    lc.res = calloc(LOAD_BATCH, sizeof *lc.res);
+    if (readers == NULL || heap == NULL || lc.batch == NULL || lc.res == NULL) {
+        fprintf(stderr, "backtest: out of memory\n");
+        goto done;
+    }
+    lc.st = st;
+    lc.tty = b.tty;
+    for (size_t i = 0; i < nfiles; i++) {
+        readers[i].next = rv_store_last_seq(st) + 1;
+        if (load_file(&lc, files[i], parse) != RV_OK) {
+            fprintf(stderr, "backtest: %s\n", lc.err.msg);
+            goto done;
+        }
+        readers[i].last = rv_store_last_seq(st);
+        readers[i].file = (int)i;
+    }
+    if (lc.rejected > 0)
+        fprintf(stderr, "backtest: rejected %llu records (first ones above)\n",
+                (unsigned long long)lc.rejected);
+
+    /* merge the files by event time through the engine */
+    {
+        struct rv_agg_sink sink = {on_bt_alert, &b};
+        size_t per = MERGE_BUDGET / nfiles, nheap = 0;
+        uint64_t seq = 0, total = rv_store_last_seq(st);
+
+        if (per < 16)
+            per = 16;
+        if (per > 4096)
+            per = 4096;
+        if ((rc = rv_agg_engine_new(&p, 0, &sink, &eng)) != RV_OK) {
+            fprintf(stderr, "backtest: engine: %s\n", rv_strerror(rc));
+            goto done;
+        }
+        for (size_t i = 0; i < nfiles; i++) {
+            struct reader *r = &readers[i];
+            r->cap = per;
+            r->buf = calloc(per, sizeof *r->buf);
+            r->seqs = calloc(per, sizeof *r->seqs);
+            if (r->buf == NULL || r->seqs == NULL) {
+                fprintf(stderr, "backtest: out of memory\n");
+                goto done;
+            }
+            if (reader_fill(st, r, &err) != RV_OK) {
+                fprintf(stderr, "backtest: %s\n", err.msg);
+                goto done;
+            }
+            if (r->n > 0)
+                heap[nheap++] = r;
+        }
+        for (size_t i = nheap / 2; i-- > 0;)
+            sift_down(heap, nheap, i);
+        while (nheap > 0) {
+            struct reader *r = heap[0];
+            if ((rc = rv_agg_engine_push(eng, ++seq, &r->buf[r->pos])) != RV_OK) {
+                fprintf(stderr, "backtest: engine: %s\n", rv_strerror(rc));
+                goto done;
+            }
+            if (b.tty && seq % 100000 == 0)
+                fprintf(stderr, "\rreplaying: %llu / %llu events", (unsigned long long)seq,
+                        (unsigned long long)total);
+            if (++r->pos == r->n) {
+                if (reader_fill(st, r, &err) != RV_OK) {
+                    fprintf(stderr, "backtest: %s\n", err.msg);
+                    goto done;
+                }
+                if (r->n == 0)
+                    heap[0] = heap[--nheap];
+            }
+            sift_down(heap, nheap, 0);
+        }
+        if (b.tty)
+            fprintf(stderr, "\rreplayed: %llu events%20s\n", (unsigned long long)seq, "");
+    }
+
+    /* score */
+    {
+        struct rv_agg_engine_stats s;
+        int64_t *leads = calloc(neps + 1, sizeof *leads);
+        size_t detected = 0, trues = 0;
+        double recall, precision, lead_median = 0, fa_rate, months;
+        bool have_prec, have_lead;
+
+        if (leads == NULL) {
+            fprintf(stderr, "backtest: out of memory\n");
+            goto done;
+        }
+        rv_agg_engine_get_stats(eng, &s);
+        for (size_t i = 0; i < neps; i++) {
+            struct episode *e = &eps[i];
+            for (size_t k = 0; k < b.nspans; k++) {
+                struct span *sp = &b.spans[k];
+                if (sp->violation != e->violation || strcmp(sp->country, e->country) != 0)
+                    continue;
+                if (sp->start >= e->start - HOUR_MS && sp->start <= e->end) {
+                    if (!e->detected || sp->start - e->start < e->lead_ms)
+                        e->lead_ms = sp->start - e->start;
+                    e->detected = true;
+                }
+            }
+            if (e->detected)
+                leads[detected++] = e->lead_ms;
+        }
+        for (size_t k = 0; k < b.nspans; k++) {
+            struct span *sp = &b.spans[k];
+            for (size_t i = 0; i < neps; i++) {
+                struct episode *e = &eps[i];
+                if (sp->violation == e->violation && strcmp(sp->country, e->country) == 0 &&
+                    sp->start <= e->end + 6 * HOUR_MS && sp->end >= e->start - HOUR_MS) {
+                    trues++;
+                    break;
+                }
+            }
+        }
+        qsort(leads, detected, sizeof *leads, cmp_i64);
+        have_lead = detected > 0;
+        if (have_lead)
+            lead_median = detected % 2 ? (double)leads[detected / 2]
+                                       : 0.5 * ((double)leads[detected / 2 - 1] +
+                                                (double)leads[detected / 2]);
+        free(leads);
+        lead_median /= 1000.0;
+        recall = neps ? (double)detected / (double)neps : 0;
+        have_prec = b.nspans > 0;
+        precision = have_prec ? (double)trues / (double)b.nspans : 0;
+        months = s.events && s.clock_ms > s.first_ms ? (double)(s.clock_ms - s.first_ms) : 0;
+        if (months < 86400000.0)
+            months = 86400000.0; /* at least a day */
+        months /= 30.436875 * 86400000.0;
+        fa_rate = s.countries ? (double)(b.nspans - trues) / ((double)s.countries * months) : 0;
+        if (json) {
+            cJSON *o = cJSON_CreateObject(), *m;
+            char t1[32], t2[32];
+            char *txt;
+            cJSON_AddNumberToObject(o, "episodes", (double)neps);
+            cJSON_AddNumberToObject(o, "detected", (double)detected);
+            cJSON_AddNumberToObject(o, "recall", recall);
+            cJSON_AddNumberToObject(o, "alerts", (double)b.nspans);
+            if (have_prec)
+                cJSON_AddNumberToObject(o, "precision", precision);
+            else
+                cJSON_AddNullToObject(o, "precision");
+            if (have_lead)
+                cJSON_AddNumberToObject(o, "lead_median_s", lead_median);
+            else
+                cJSON_AddNullToObject(o, "lead_median_s");
+            cJSON_AddNumberToObject(o, "false_alarms_per_country_month", fa_rate);
+            m = cJSON_AddArrayToObject(o, "missed");
+            for (size_t i = 0; i < neps; i++) {
+                if (eps[i].detected)
+                    continue;
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "country_iso2", eps[i].country);
+                cJSON_AddStringToObject(x, "start_utc", rv_time_format(eps[i].start, t1, sizeof t1));
+                cJSON_AddStringToObject(x, "end_utc", rv_time_format(eps[i].end, t2, sizeof t2));
+                cJSON_AddStringToObject(x, "violation", rv_violation_name(eps[i].violation));
+                cJSON_AddStringToObject(x, "description", eps[i].desc);
+                cJSON_AddItemToArray(m, x);
+            }
+            txt = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (txt == NULL) {
+                fprintf(stderr, "backtest: out of memory\n");
+                goto done;
+            }
+            printf("%s\n", txt);
+            free(txt);
+        } else {
+            char pbuf[32], lbuf[32], t1[32], t2[32];
+            if (have_prec)
+                snprintf(pbuf, sizeof pbuf, "%.3f", precision);
+            else
+                snprintf(pbuf, sizeof pbuf, "na");
+            if (have_lead)
+                snprintf(lbuf, sizeof lbuf, "%.0f", lead_median);
+            else
+                snprintf(lbuf, sizeof lbuf, "na");
+            printf("episodes %zu detected %zu recall %.3f alerts %zu precision %s lead_median_s %s "
+                   "false_alarms_per_country_month %.3f\n",
+                   neps, detected, recall, b.nspans, pbuf, lbuf, fa_rate);
+            for (size_t i = 0; i < neps; i++)
+                if (!eps[i].detected)
+                    printf("missed %s %s %s %s %s\n", eps[i].country,
+                           rv_violation_name(eps[i].violation),
+                           rv_time_format(eps[i].start, t1, sizeof t1),
+                           rv_time_format(eps[i].end, t2, sizeof t2), eps[i].desc);
+        }
+        if (s.late > 0)
+            fprintf(stderr, "backtest: %llu events later than the allowed lateness were not "
+                            "aggregated\n",
+                    (unsigned long long)s.late);
+    }
+    ret = 0;
+done:
+    if (fflush(stdout) != 0)
+        ret = 2;
+    rv_agg_engine_free(&eng);
+    if (readers) {
+        for (size_t i = 0; i < nfiles; i++) {
+            for (size_t k = 0; k < readers[i].n; k++)
+                rv_event_release(&readers[i].buf[k]);
+            free(readers[i].buf);
+            free(readers[i].seqs);
+        }
+    }
+    free(readers);
+    free(heap);
+    free(lc.batch);
+    free(lc.res);
+    rv_store_close(&st);
+    if (have_dir)
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (b.alerts_out)
+        fclose(b.alerts_out);
+    for (size_t i = 0; i < neps; i++)
+        free(eps[i].desc);
+    free(eps);
+    free(b.spans);
+    free(files);
+    rv_config_release(&conf);
+    return ret;
+}

@@ -1,0 +1,497 @@
+/*
+ * test_agg_backtest: `rvctl backtest` (rv_backtest_main) against the live
+ * stage. The same dataset is ingested live (real store, writer thread and
+ * inproc ZeroMQ) and given to the backtest as one NDJSON file per feed:
+ * both give the same alert sequence byte for byte, two backtests give
+ * identical bytes, episodes are scored as issue 5 says, bad input exits 2
+ * with a clear message.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ftw.h>
+#include <zmq.h>
+
+#include "rv/agg.h"
+#include "rv/event.h"
+#include "rv/links.h"
+#include "rv/log.h"
+#include "rv/store.h"
+#include "rv/taxonomy.h"
+#include "rv/timeutil.h"
+#include "rv/writer.h"
+
+static int failures;
+
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+#define CHECK_RC(expr)                                                                             \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != RV_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, rv_strerror(rc_));        \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define HOUR_MS 3600000LL
+#define DAY_MS (24 * HOUR_MS)
+
+/* -------------------------------------------------- writer commit hooks */
+
+struct commits {
+    void *zctx;
+    void *pub; /* writer thread */
+};
+
+static void hk_start(void *arg)
+{
+    struct commits *c = arg;
+    int zero = 0;
+
+    c->pub = zmq_socket(c->zctx, ZMQ_PUB);
+    zmq_setsockopt(c->pub, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_bind(c->pub, RV_EP_COMMITS) != 0)
+        abort();
+}
+
+static void hk_commit(void *arg, uint64_t first, uint64_t last, uint64_t last_alert)
+{
+    struct commits *c = arg;
+    unsigned char f[24];
+
+    rv_put_be64(f, first);
+    rv_put_be64(f + 8, last);
+    rv_put_be64(f + 16, last_alert);
+    zmq_send(c->pub, f, sizeof f, ZMQ_DONTWAIT);
+}
+
+static void hk_stop(void *arg)
+{
+    struct commits *c = arg;
+
+    zmq_close(c->pub);
+}
+
+/* ------------------------------------------------------------ dataset */
+
+static uint64_t rng_state = 0x243F6A8885A308D3ULL;
+
+static double urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static int poisson(double lam)
+{
+    double l = exp(-lam), p = 1;
+    int k = 0;
+
+    do {
+        k++;
+        p *= urand();
+    } while (p > l);
+    return k - 1;
+}
+
+struct ds {
+    struct rv_event *ev;
+    size_t n, cap;
+};
+
+static void add(struct ds *d, const char *source, const char *country, int violation, int kind,
+                int64_t t, bool has_value, double value)
+{
+    static unsigned long id;
+    struct rv_event *e;
+
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 4096;
+        d->ev = realloc(d->ev, d->cap * sizeof *d->ev);
+        if (d->ev == NULL)
+            abort();
+    }
+    e = &d->ev[d->n++];
+    rv_event_init(e);
+    snprintf(e->source, sizeof e->source, "%s", source);
+    snprintf(e->id, sizeof e->id, "%s-%lu", source, ++id);
+    memcpy(e->country, country, 3);
+    e->violation = (uint8_t)violation;
+    e->kind = (uint8_t)kind;
+    e->time_ms = t;
+    e->has_value = has_value;
+    e->value = value;
+}
+
+static int file_of(const char *source)
+{
+    return strcmp(source, "partnerA") == 0 ? 0 : strcmp(source, "gdelt") == 0 ? 1 : 2;
+}
+
+static int cmp_ev(const void *a, const void *b)
+{
+    const struct rv_event *x = a, *y = b;
+    if (x->time_ms != y->time_ms)
+        return x->time_ms < y->time_ms ? -1 : 1;
+    return file_of(x->source) - file_of(y->source);
+}
+
+/* Three weeks and a bit of two news sources on UA and an IODA-like probe
+ * on IR, with a corroborated burst and a shutdown. Sorted by (time, feed),
+ * the order a backtest of the per-feed files merges them in. */
+static void build(struct ds *d, int64_t t0, int64_t t1, int64_t burst, int64_t drop)
+{
+    size_t from = d->n;
+
+    for (int64_t h = t0; h < t1; h += HOUR_MS) {
+        int na = poisson(2), nb = poisson(2);
+        if (h == burst)
+            na += 20, nb += 20;
+        for (int i = 0; i < na; i++)
+            add(d, "partnerA", "UA", RV_V_ATTACK_ON_CIVILIANS, RV_KIND_INCIDENT,
+                h + (int64_t)(urand() * (HOUR_MS - 1)), false, 0);
+        for (int i = 0; i < nb; i++)
+            add(d, "gdelt", "UA", RV_V_ATTACK_ON_CIVILIANS, RV_KIND_NEWS,
+                h + (int64_t)(urand() * (HOUR_MS - 1)), false, 0);
+        for (int64_t t = h; t < h + HOUR_MS; t += 600000) {
+            double v = 1000 * (0.95 + 0.1 * urand());
+            if (t >= drop && t < drop + 5 * HOUR_MS)
+                v *= 0.1;
+            add(d, "ioda", "IR", RV_V_INTERNET_SHUTDOWN, RV_KIND_PROBE, t, true, v);
+        }
+    }
+    qsort(d->ev + from, d->n - from, sizeof *d->ev, cmp_ev);
+}
+
+/* --------------------------------------------------------------- helpers */
+
+static int submit(struct rv_writer *w, const struct rv_event *evs, size_t n)
+{
+    struct rv_put_result *res = calloc(n ? n : 1, sizeof *res);
+    size_t off = 0;
+    int rc = RV_OK;
+
+    while (off < n && rc == RV_OK) {
+        struct rv_write_req req;
+        size_t k = n - off < 500 ? n - off : 500;
+        memset(&req, 0, sizeof req);
+        req.evs = evs + off;
+        req.n = k;
+        req.res = res;
+        rc = rv_writer_submit_wait(w, &req, 10000);
+        off += k;
+    }
+    free(res);
+    return rc;
+}
+
+struct buf {
+    char *p;
+    size_t len;
+    size_t n;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t len)
+{
+    b->p = realloc(b->p, b->len + len + 2);
+    if (b->p == NULL)
+        abort();
+    memcpy(b->p + b->len, s, len);
+    b->len += len;
+    b->p[b->len++] = '\n';
+    b->p[b->len] = '\0';
+    b->n++;
+}
+
+static int on_stored(void *arg, uint64_t seq, const char *json, size_t len)
+{
+    (void)seq;
+    buf_add(arg, json, len);
+    return 0;
+}
+
+
+static bool wait_cursor(struct rv_agg *a, uint64_t seq)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (rv_agg_cursor(a) >= seq)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+
+/* Writes the events of SOURCE, in dataset order, as NDJSON. */
+static void write_feed(const struct ds *d, const char *source, const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        abort();
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->ev[i].source, source) != 0)
+            continue;
+        cJSON *o = rv_event_to_json(&d->ev[i], false);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "source");
+        char *t = cJSON_PrintUnformatted(o);
+        fprintf(f, "%s\n", t);
+        free(t);
+        cJSON_Delete(o);
+    }
+    fclose(f);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    char *p = NULL;
+    size_t cap = 0, n = 0;
+
+    *len = 0;
+    if (f == NULL)
+        return NULL;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            p = realloc(p, cap);
+        }
+        size_t r = fread(p + n, 1, 4096, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
+/* Runs rv_backtest_main with stdout and stderr captured into files. */
+static int run_backtest(const char *out, const char *errf, int argc, char **argv)
+{
+    int so = dup(1), se = dup(2), rc;
+    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+    fflush(stdout);
+    fflush(stderr);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    rc = rv_backtest_main(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+    close(fo);
+    close(fe);
+    return rc;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/rv-test-bt-XXXXXX", store_dir[128], fa[128], fg[128], fi[128], eps[128],
+         al1[128], al2[128], out[128], errf[128], bad[128];
+    struct rv_store *st = NULL;
+    struct rv_store_opts so;
+    struct rv_writer *w = NULL;
+    struct rv_agg *agg = NULL;
+    struct rv_errbuf err = {0};
+    struct commits hc;
+    struct rv_writer_hooks hooks = {hk_start, hk_commit, hk_stop, &hc};
+    struct ds d = {0};
+    struct buf stored = {0};
+    int64_t t0;
+    void *zctx;
+    char t1[32], t2[32], t3[32], t4[32];
+    size_t len1, len2, lo, le;
+    char *b1, *b2, *o, *e;
+    int rc;
+
+    rv_log_set_level(RV_LOG_ERROR);
+    if (rv_time_from_civil(2024, 1, 1, 0, 0, 0, &t0) != RV_OK || mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(store_dir, sizeof store_dir, "%s/store", dir);
+    snprintf(fa, sizeof fa, "%s/partnerA.ndjson", dir);
+    snprintf(fg, sizeof fg, "%s/gdelt.ndjson", dir);
+    snprintf(fi, sizeof fi, "%s/ioda.ndjson", dir);
+    snprintf(eps, sizeof eps, "%s/episodes.csv", dir);
+    snprintf(al1, sizeof al1, "%s/alerts1.jsonl", dir);
+    snprintf(al2, sizeof al2, "%s/alerts2.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(bad, sizeof bad, "%s/bad.csv", dir);
+
+    int64_t burst = t0 + 21 * DAY_MS + 10 * HOUR_MS, drop = t0 + 21 * DAY_MS + 14 * HOUR_MS;
+    build(&d, t0, t0 + 23 * DAY_MS, burst, drop);
+
+    /* live */
+    zctx = zmq_ctx_new();
+    hc.zctx = zctx;
+    rv_store_opts_default(&so);
+    so.no_sync = true;
+    CHECK_RC(rv_store_open(store_dir, &so, &st, &err));
+    CHECK_RC(rv_writer_new(st, NULL, &hooks, &w));
+    CHECK_RC(rv_agg_start(zctx, st, w, NULL, NULL, &agg, &err));
+    if (agg == NULL)
+        return 1;
+    CHECK_RC(submit(w, d.ev, d.n));
+    CHECK(wait_cursor(agg, rv_store_last_seq(st)));
+    rv_agg_stop(&agg);
+    CHECK_RC(rv_store_read_alerts(st, 0, on_stored, &stored, &err));
+    rv_writer_free(&w);
+    rv_store_close(&st);
+    zmq_ctx_term(zctx);
+    CHECK(stored.n >= 4);
+
+    /* the same data as three feed files, and labelled episodes */
+    write_feed(&d, "partnerA", fa);
+    write_feed(&d, "gdelt", fg);
+    write_feed(&d, "ioda", fi);
+    {
+        FILE *f = fopen(eps, "w");
+        fprintf(f, "country_iso2,start_utc,end_utc,violation,kind,description,source\n");
+        fprintf(f, "UA,%s,%s,attack_on_civilians,incident,\"shelling, market\",test\n",
+                rv_time_format(burst, t1, sizeof t1), rv_time_format(burst + 2 * HOUR_MS, t2, sizeof t2));
+        fprintf(f, "IR,%s,%s,internet_shutdown,probe,national shutdown,test\n",
+                rv_time_format(drop, t3, sizeof t3), rv_time_format(drop + 5 * HOUR_MS, t4, sizeof t4));
+        fprintf(f, "KE,2024-01-10,2024-01-11,killing,incident,not in the data,test\n");
+        fclose(f);
+    }
+
+    /* backtest, JSON, every alert written: the live sequence, byte for byte */
+    {
+        char *argv[] = {"backtest", "--events", fa, fg, fi, "--format", "ndjson", "--episodes",
+                        eps, "--alerts", al1, "--json", NULL};
+        rc = run_backtest(out, errf, 12, argv);
+        CHECK(rc == 0);
+    }
+    b1 = slurp(al1, &len1);
+    if (getenv("AGG_TEST_VERBOSE") && b1)
+        fputs(b1, stderr);
+    CHECK(b1 != NULL && len1 == stored.len && memcmp(b1, stored.p, len1) == 0);
+    o = slurp(out, &lo);
+    printf("backtest --json: %s", o ? o : "(none)\n");
+    {
+        cJSON *j = cJSON_Parse(o);
+        CHECK(j != NULL);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "episodes")) == 3);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "detected")) == 2);
+        CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "recall")) - 2.0 / 3) < 1e-9);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "alerts")) >= 2);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "precision")) > 0);
+        double lead = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lead_median_s"));
+        CHECK(lead > -3600 && lead < 3 * 3600);
+        const cJSON *m = cJSON_GetObjectItem(j, "missed");
+        CHECK(cJSON_GetArraySize(m) == 1);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0),
+                                                               "country_iso2")),
+                     "KE") == 0);
+        cJSON_Delete(j);
+    }
+    free(o);
+
+    /* a second replay: identical bytes; the text form */
+    {
+        char *argv[] = {"backtest", "--events", fa, fg, fi, "--episodes", eps, "--alerts", al2,
+                        NULL};
+        rc = run_backtest(out, errf, 9, argv);
+        CHECK(rc == 0);
+    }
+    b2 = slurp(al2, &len2);
+    CHECK(b1 != NULL && b2 != NULL && len1 == len2 && memcmp(b1, b2, len1) == 0);
+    o = slurp(out, &lo);
+    printf("backtest: %s", o ? o : "(none)\n");
+    CHECK(o != NULL && strncmp(o, "episodes 3 detected 2 recall 0.667 alerts ", 42) == 0);
+    CHECK(o != NULL && strstr(o, "\nmissed KE killing 2024-01-10T00:00:00Z 2024-01-11T00:00:00Z "
+                                 "not in the data\n") != NULL);
+    free(o);
+
+    /* bad input: exit 2 and a clear message */
+    {
+        FILE *f = fopen(bad, "w");
+        fprintf(f, "country,start,end\nSY,2024-01-01,2024-01-02\n");
+        fclose(f);
+        char *argv[] = {"backtest", "--events", fa, "--episodes", bad, NULL};
+        rc = run_backtest(out, errf, 5, argv);
+        CHECK(rc == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strcmp(e, "backtest: episodes: line 1: header must be "
+                                     "'country_iso2,start_utc,end_utc,violation,kind,"
+                                     "description,source'\n") == 0);
+        free(e);
+        f = fopen(bad, "w");
+        fprintf(f, "country_iso2,start_utc,end_utc,violation,kind,description,source\n"
+                   "XX,2024-01-01,2024-01-02,killing,incident,x,y\n");
+        fclose(f);
+        rc = run_backtest(out, errf, 5, argv);
+        CHECK(rc == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strcmp(e, "backtest: episodes: line 2: country_iso2: 'XX' is not an "
+                                     "ISO 3166-1 alpha-2 code\n") == 0);
+        free(e);
+    }
+    {
+        char *argv[] = {"backtest", "--events", fa, "--format", "csv", "--episodes", eps, NULL};
+        rc = run_backtest(out, errf, 7, argv);
+        CHECK(rc == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strcmp(e, "backtest: --format: 'csv' is not ndjson, gdelt, acled, "
+                                     "ooni or ioda\n") == 0);
+        free(e);
+    }
+    {
+        char *argv[] = {"backtest", "--events", "/nonexistent/x.ndjson", "--episodes", eps, NULL};
+        rc = run_backtest(out, errf, 5, argv);
+        CHECK(rc == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strcmp(e, "backtest: events: cannot open '/nonexistent/x.ndjson': "
+                                     "No such file or directory\n") == 0);
+        free(e);
+    }
+    {
+        char *argv[] = {"backtest", "--help", NULL};
+        rc = run_backtest(out, errf, 2, argv);
+        CHECK(rc == 0);
+        o = slurp(out, &lo);
+        CHECK(o != NULL && strncmp(o, "usage: rvctl backtest --events FILE...", 38) == 0);
+        free(o);
+    }
+
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (size_t i = 0; i < d.n; i++)
+        rv_event_release(&d.ev[i]);
+    free(d.ev);
+    free(stored.p);
+    free(b1);
+    free(b2);
+    if (failures) {
+        fprintf(stderr, "%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
