@@ -15,6 +15,8 @@
 
 #include "rv/agg.h"
 #include "rv/config.h"
+#include "rv/demo.h"
+#include "rv/feeds.h"
 #include "rv/ingest.h"
 #include "rv/links.h"
 #include "rv/log.h"
@@ -110,6 +112,12 @@ int main(int argc, char **argv)
     struct rv_agg *agg = NULL;
     struct rv_ws *ws = NULL;
     struct rv_ws_opts wso;
+    struct rv_feeds *feeds = NULL;
+    struct rv_feed_cfg *feed_cfg = NULL;
+    size_t n_feeds = 0;
+    struct rv_demo *demo = NULL;
+    cJSON *demo_agg = NULL;
+    const cJSON *agg_cfg;
     struct commit_pub cp = {0};
     struct rv_writer_hooks hooks = {pub_start, pub_commit, pub_stop, &cp};
     void *zctx = NULL;
@@ -210,7 +218,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "rightsviewd: cannot start the writer\n");
         goto out;
     }
-    if (rv_agg_start(zctx, st, w, rv_config_section(&cfg, "aggregator"), m, &agg, &err) != RV_OK) {
+    agg_cfg = rv_config_section(&cfg, "aggregator");
+    if (cfg.demo && !agg_cfg) {
+        /* the demo's recurring 10-minute drops need short bins to alert
+         * while a visitor watches (include/rv/demo.h) */
+        demo_agg = cJSON_Parse("{\"bin_s\":300,\"allowed_lateness_s\":60}");
+        agg_cfg = demo_agg;
+    }
+    if (rv_agg_start(zctx, st, w, agg_cfg, m, &agg, &err) != RV_OK) {
         fprintf(stderr, "rightsviewd: %s\n", err.msg);
         rc = EXIT_USAGE;
         goto out;
@@ -244,6 +259,23 @@ int main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
+    if (cfg.feeds[0]) {
+        if (rv_feeds_load(cfg.feeds, &feed_cfg, &n_feeds, &err) != RV_OK ||
+            rv_feeds_start(st, w, feed_cfg, n_feeds, m, &feeds, &err) != RV_OK) {
+            fprintf(stderr, "rightsviewd: %s\n", err.msg);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (cfg.demo) {
+        char dir[1100];
+        snprintf(dir, sizeof(dir), "%s/demo", RV_SOURCE_DIR);
+        if (rv_demo_start(w, dir, 1.0, m, &demo, &err) != RV_OK) {
+            fprintf(stderr, "rightsviewd: %s\n", err.msg);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
     {
         /* the host part of --http, with the port actually bound */
         char host[256];
@@ -271,6 +303,8 @@ cfg_err:
 out:
     /* stop input first, then commit what was accepted, then close */
     rv_gateway_stop(&gw);
+    rv_feeds_stop(&feeds);
+    rv_demo_stop(&demo);
     rv_agg_stop(&agg); /* before the writer: it writes through it */
     rv_writer_free(&w);
     rv_ws_stop(&ws);
@@ -278,6 +312,8 @@ out:
     if (zctx)
         zmq_ctx_term(zctx);
     rv_metrics_free(&m);
+    rv_feeds_cfg_free(feed_cfg, n_feeds);
+    cJSON_Delete(demo_agg);
     rv_config_release(&cfg);
     if (rc == 0)
         rv_log_info("daemon", "stopped cleanly");
