@@ -1184,8 +1184,28 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
     return RV_OK;
 }
 
+/* The signal source of a probe: its feed, and the datasource when the
+ * feed says which (IODA: attrs {"datasource":"bgp"}), since the signals of
+ * one feed (BGP, active probing, telescope) have their own units and are
+ * independent witnesses: "ioda/bgp". */
+static const char *signal_name(const struct rv_event *ev, char *buf, size_t cap)
+{
+    static const char key[] = "\"datasource\":\"";
+    const char *p, *q;
+
+    if (ev->attrs == NULL || (p = strstr(ev->attrs, key)) == NULL)
+        return ev->source;
+    p += sizeof key - 1;
+    q = strchr(p, '"');
+    if (q == NULL || q == p || q - p > 32)
+        return ev->source;
+    snprintf(buf, cap, "%s/%.*s", ev->source, (int)(q - p), p);
+    return buf;
+}
+
 int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_event *ev)
 {
+    char sig[RV_SOURCE_MAX + 40];
     int64_t bin = floor_div(ev->time_ms, e->bin_ms);
     uint16_t src;
     struct unit *u;
@@ -1214,7 +1234,11 @@ int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_ev
                         (long long)(e->closed * e->bin_ms), (unsigned long long)e->st.late);
         return RV_OK;
     }
-    if ((rc = source_id(e, ev->source, &src)) != RV_OK)
+    if ((rc = source_id(e,
+                        ev->kind == RV_KIND_PROBE && ev->has_value
+                            ? signal_name(ev, sig, sizeof sig)
+                            : ev->source,
+                        &src)) != RV_OK)
         return rc;
     u = unit_get(e, ev->country, ev->violation, NULL, bin);
     if (u == NULL) {

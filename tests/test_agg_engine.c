@@ -136,6 +136,8 @@ static struct rv_agg_engine *engine(const char *cfg_json, struct rec *r)
 }
 
 
+static const char *g_attrs; /* attrs of the next pushes, or NULL */
+
 static void push(struct rv_agg_engine *e, const char *source, const char *country, int violation,
                  int kind, int64_t t, bool has_value, double value, const char *admin1)
 {
@@ -152,6 +154,7 @@ static void push(struct rv_agg_engine *e, const char *source, const char *countr
     ev.value = value;
     if (admin1)
         snprintf(ev.admin1, sizeof ev.admin1, "%s", admin1);
+    ev.attrs = (char *)g_attrs; /* borrowed: not released */
     if (rv_agg_engine_push(e, g_seq, &ev) != RV_OK)
         abort();
 }
@@ -277,6 +280,46 @@ static void test_country_probe_drop(void)
            (double)(r.first_ms_at[RV_LVL_CRITICAL] - drop) / 1000.0);
     rv_agg_engine_free(&e);
     free(r.bytes);
+}
+
+/* A regional outage seen by one IODA datasource stays at watch (one
+ * witness, not a whole country); seen by two datasources (independent
+ * signals of the same feed) it reaches warning. */
+static void regional_drop(int ndatasources, struct rec *r)
+{
+    static const char *ds[] = {"{\"datasource\":\"bgp\"}", "{\"datasource\":\"ping-slash24\"}"};
+    struct rv_agg_engine *e = engine("{\"admin1\":true}", r);
+    int64_t drop = T0 + 21 * DAY_MS + 14 * HOUR_MS;
+
+    rng_state = 0x1234567812345678ULL;
+    for (int64_t t = T0; t < drop + 6 * HOUR_MS; t += 300000) {
+        for (int k = 0; k < 2; k++) {
+            double v = (k ? 300 : 80) * (0.95 + 0.1 * urand());
+            if (t >= drop && k < ndatasources)
+                v *= 0.2;
+            g_attrs = ds[k];
+            push(e, "ioda", "TR", RV_V_INTERNET_SHUTDOWN, RV_KIND_PROBE, t, true, v, "Hatay");
+        }
+    }
+    g_attrs = NULL;
+    rv_agg_engine_free(&e);
+}
+
+static void test_regional_probe_drop(void)
+{
+    struct rec one, two;
+
+    regional_drop(1, &one);
+    regional_drop(2, &two);
+    /* the national series gets the same probes: count only regional alerts */
+    CHECK(one.bytes != NULL && strstr(one.bytes, "\"admin1\":\"Hatay\",\"level\":\"watch\"") != NULL);
+    CHECK(strstr(one.bytes, "\"admin1\":\"Hatay\",\"level\":\"warning\"") == NULL);
+    CHECK(strstr(one.bytes, "\"admin1\":\"Hatay\",\"level\":\"critical\"") == NULL);
+    CHECK(two.bytes != NULL && strstr(two.bytes, "\"admin1\":\"Hatay\",\"level\":\"warning\"") != NULL);
+    CHECK(strstr(two.bytes, "\"sources\":[\"ioda/bgp\",\"ioda/ping-slash24\"]") != NULL);
+    printf("regional probe drop: one datasource max watch, two reach warning\n");
+    free(one.bytes);
+    free(two.bytes);
 }
 
 /* One news source, noisy, with bursts now and then: at most watch. */
@@ -481,6 +524,7 @@ int main(void)
     test_quiet_seasonal();
     test_country_probe_drop();
     test_single_noisy_source();
+    test_regional_probe_drop();
     test_corroborated_burst_and_resolve();
     test_determinism();
     test_late_events();
