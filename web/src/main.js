@@ -426,15 +426,27 @@ async function start() {
 /* ---------- rendering ---------- */
 
 let frame = 0;
+let matrixAt = 0;
+let matrixTimer = 0;
+const MATRIX_EVERY_MS = 300;
+
 function schedule() {
   if (!frame) frame = requestAnimationFrame(render);
 }
 
+/* Map and feed every frame (an alert must show at once); the matrix, the
+ * costly part that busy cell updates touch, at most every 300 ms. */
 function render() {
   frame = 0;
   renderMap();
   renderFeed();
-  renderMatrix();
+  const wait = matrixAt + MATRIX_EVERY_MS - performance.now();
+  if (wait <= 0) {
+    matrixAt = performance.now();
+    renderMatrix();
+  } else if (!matrixTimer) {
+    matrixTimer = setTimeout(() => { matrixTimer = 0; schedule(); }, wait);
+  }
 }
 
 function renderMap() {
