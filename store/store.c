@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "rv/log.h"
 #include "rv/store.h"
@@ -86,6 +87,24 @@ static uint64_t get_be64(const unsigned char *p)
     for (int i = 0; i < 8; i++)
         v = (v << 8) | p[i];
     return v;
+}
+
+static int map_err(int mrc, struct rv_errbuf *err, const char *what);
+
+/* A failed commit writes no meta page, so nothing of it is visible and the
+ * file is not corrupt: say what happened and let the writer retry. LMDB
+ * reports a short write (disk full, file size limit) as EIO. */
+static int commit_err(struct rv_store *st, int mrc, struct rv_errbuf *err)
+{
+    struct statvfs vs;
+    if (mrc != EIO && mrc != ENOSPC && mrc != EFBIG && mrc != EDQUOT)
+        return map_err(mrc, err, "commit");
+    if (statvfs(st->dir, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_frsize < (64u << 20))
+        return rv_err_set(err, RV_EFULL,
+                          "store: commit: disk full (%llu KiB free); nothing was written",
+                          (unsigned long long)vs.f_bavail * vs.f_frsize / 1024);
+    return rv_err_set(err, RV_EFULL, "store: commit: write failed (%s); nothing was written",
+                      mdb_strerror(mrc));
 }
 
 static int map_err(int mrc, struct rv_errbuf *err, const char *what)
@@ -841,8 +860,12 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         mrc = mdb_txn_commit(txn);
         txn = NULL;
         dt = rv_mono_ns() - t0;
-        if (mrc)
+        if (mrc == MDB_MAP_FULL)
             goto mdb_fail;
+        if (mrc) {
+            rc = commit_err(st, mrc, err);
+            goto fail_rc;
+        }
         atomic_store(&st->st_commit_last, dt);
         atomic_fetch_add(&st->st_commit_ns, dt);
     }
@@ -956,7 +979,7 @@ static int do_flush(struct rv_store *st, struct rv_errbuf *err)
         goto fail;
     free(dirty);
     if ((mrc = mdb_txn_commit(txn)))
-        return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : map_err(mrc, err, "checkpoint");
+        return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : commit_err(st, mrc, err);
     st->rollup_seq = seq;
     return RV_OK;
 fail:
