@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""fanout.py: the ws-server fan-out benchmark (bench/README.md has results).
+
+For each client count, three servers get the same load client (bench_fanout
+load: C raw WebSocket connections in one epoll loop, a separate process):
+  rv    bench_fanout serve: the real ws-server, alerts stored durably in
+        LMDB (no fsync) then published on inproc ZeroMQ like the aggregator
+  raw   bench_fanout rawlws: a minimal lws broadcast server, no protocol logic
+  node  bench/ws_node.cjs: Node with npm `ws` (installed here into a temp dir)
+Measured: server memory per idle connection (RSS delta / C), latency from
+publish to client receipt for alerts sent one at a time (p50/p99), alert
+deliveries/s for one burst of N alerts, and for rv cell deliveries/s (one
+update to each of the 3486 country x violation cells; coalesced). Then wrk
+on /api/v1/overview, and how many idle connections rv holds at --hold.
+
+usage: bench/fanout.py [--build DIR] [--clients 100,1000,5000] [--hold 20000]
+"""
+import argparse
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Proc:
+    def __init__(self, argv, env=None):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, bufsize=1, env=env)
+
+    def line(self, timeout=120):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not r:
+            raise TimeoutError("no answer from " + self.p.args[0])
+        return self.p.stdout.readline().strip()
+
+    def cmd(self, c, timeout=120):
+        self.p.stdin.write(c + "\n")
+        self.p.stdin.flush()
+        return self.line(timeout)
+
+    def quit(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.flush()
+            self.p.wait(timeout=30)
+        except Exception:
+            self.p.kill()
+            self.p.wait()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+def start_server(kind, build, tmp, clients, node_mod):
+    if kind == "rv":
+        d = tempfile.mkdtemp(dir=tmp)
+        s = Proc([os.path.join(build, "bench_fanout"), "serve", "--data", d, "--ring", "65536",
+                  "--max-conns", str(clients + 100), "--ping", "600", "--idle", "1200"])
+    elif kind == "raw":
+        s = Proc([os.path.join(build, "bench_fanout"), "rawlws"])
+    else:
+        s = Proc(["node", os.path.join(HERE, "ws_node.cjs")],
+                 env=dict(os.environ, WS_MODULE=node_mod))
+    first = s.line(30)
+    if not first.startswith("port "):
+        raise RuntimeError(f"{kind}: {first}")
+    return s, int(first.split()[1])
+
+
+def run_case(kind, clients, build, tmp, node_mod, n_burst, k_lat=40, pad=200):
+    s, port = start_server(kind, build, tmp, clients, node_mod)
+    out = {"kind": kind, "clients": clients}
+    try:
+        time.sleep(0.5)
+        rss0 = rss_kb(s.p.pid)
+        ld = Proc([os.path.join(build, "bench_fanout"), "load", "--port", str(port), "--clients",
+                   str(clients), "--snapshot", "1" if kind == "rv" else "0"])
+        r = ld.line(180).split()
+        if r[0] != "ready" or int(r[1]) != clients:
+            raise RuntimeError(f"{kind} {clients}: load says {r}")
+        time.sleep(1.0)
+        out["bytes_per_conn"] = (rss_kb(s.p.pid) - rss0) * 1024 / clients
+        # latency: alerts one at a time
+        ld.cmd("mark")
+        for _ in range(k_lat):
+            s.cmd(f"burst 1 {pad}")
+            time.sleep(0.02)
+        g = ld.cmd(f"wait {k_lat} 60000").split()
+        out["lat_p50_us"], out["lat_p99_us"] = int(g[4]), int(g[5])
+        out["lat_complete"] = int(g[1]) == clients
+        # throughput: one burst
+        ld.cmd("mark")
+        s.cmd(f"burst {n_burst} {pad}")
+        g = ld.cmd(f"wait {k_lat + n_burst} 300000", timeout=320).split()
+        span = int(g[3]) / 1e9
+        out["burst"] = n_burst
+        out["deliveries"] = int(g[2]) - clients * k_lat
+        out["alerts_per_s"] = out["deliveries"] / span if span else 0
+        out["burst_p99_us"] = int(g[5])
+        out["burst_complete"] = int(g[1]) == clients
+        if kind == "rv":
+            ld.cmd("mark")
+            s.cmd("cells 3486")
+            g = ld.cmd("waitcells 1000 120000", timeout=130).split()
+            span = int(g[2]) / 1e9
+            out["cell_deliveries"] = int(g[1])
+            out["cells_per_s"] = int(g[1]) / span if span else 0
+        ld.quit()
+    finally:
+        s.quit()
+    return out
+
+
+def wrk_overview(build, tmp):
+    d = tempfile.mkdtemp(dir=tmp)
+    s = Proc([os.path.join(build, "bench_fanout"), "serve", "--data", d])
+    port = int(s.line(30).split()[1])
+    try:
+        for cc in ["SY", "IR", "UA", "SD", "MM", "AF", "RU", "CN", "ET", "VE"]:
+            for v in ["killing", "censorship", "internet_shutdown", "arbitrary_detention"]:
+                s.cmd(f"gen 200 {cc} {v}")
+        r = subprocess.run(["wrk", "-t2", "-c32", "-d5s", "--latency",
+                            f"http://127.0.0.1:{port}/api/v1/overview"],
+                           capture_output=True, text=True, timeout=60).stdout
+        rps = [ln.split()[1] for ln in r.splitlines() if ln.startswith("Requests/sec:")]
+        p99 = [ln.split()[1] for ln in r.splitlines() if ln.strip().startswith("99%")]
+        p50 = [ln.split()[1] for ln in r.splitlines() if ln.strip().startswith("50%")]
+        return {"rps": float(rps[0]) if rps else 0, "p50": p50[0] if p50 else "?",
+                "p99": p99[0] if p99 else "?"}
+    finally:
+        s.quit()
+
+
+def hold(build, tmp, clients):
+    d = tempfile.mkdtemp(dir=tmp)
+    s = Proc([os.path.join(build, "bench_fanout"), "serve", "--data", d, "--max-conns",
+              str(clients + 100), "--ping", "600", "--idle", "1200"])
+    port = int(s.line(30).split()[1])
+    try:
+        time.sleep(0.5)
+        rss0 = rss_kb(s.p.pid)
+        ld = Proc([os.path.join(build, "bench_fanout"), "load", "--port", str(port), "--clients",
+                   str(clients), "--snapshot", "1"])
+        r = ld.line(300).split()
+        time.sleep(1.0)
+        per = (rss_kb(s.p.pid) - rss0) * 1024 / max(1, int(r[2]) if len(r) > 2 else 1)
+        ld.cmd("mark")
+        s.cmd("burst 1 200")
+        g = ld.cmd("wait 1 60000").split()
+        ld.quit()
+        return {"held": int(r[2]) if r[0] == "ready" else 0, "bytes_per_conn": per,
+                "all_got_alert": int(g[1]), "p99_us": int(g[5])}
+    except Exception as e:
+        return {"held": 0, "error": str(e)}
+    finally:
+        s.quit()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.environ.get("RV_BUILD_DIR",
+                                                      os.path.join(HERE, "..", "build")))
+    ap.add_argument("--clients", default="100,1000,5000")
+    ap.add_argument("--hold", type=int, default=20000)
+    ap.add_argument("--kinds", default="rv,raw,node")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="rv-fanout-")
+    node_dir = os.path.join(tmp, "node")
+    node_mod = ""
+    kinds = a.kinds.split(",")
+    if "node" in kinds:
+        os.makedirs(node_dir)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", node_dir, "ws@8"],
+                       check=True, capture_output=True, timeout=300)
+        node_mod = os.path.join(node_dir, "node_modules", "ws")
+    rows = []
+    try:
+        for c in [int(x) for x in a.clients.split(",") if x]:
+            n = max(40, 400000 // c)
+            for kind in kinds:
+                r = run_case(kind, c, a.build, tmp, node_mod, n)
+                rows.append(r)
+                print(r, file=sys.stderr, flush=True)
+        print("| clients | server | bytes/idle conn | latency p50 / p99 (one at a time) "
+              "| alert deliveries/s (burst) | burst p99 | cell deliveries/s |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            cells = f"{r['cells_per_s']:,.0f} ({r['cell_deliveries']:,})" if "cells_per_s" in r else "-"
+            print(f"| {r['clients']} | {r['kind']} | {r['bytes_per_conn']:,.0f} | "
+                  f"{r['lat_p50_us']} / {r['lat_p99_us']} us | {r['alerts_per_s']:,.0f} "
+                  f"({r['burst']} alerts) | {r['burst_p99_us'] / 1000:.1f} ms | {cells} |")
+        if "rv" in kinds:
+            w = wrk_overview(a.build, tmp)
+            print(f"\nwrk -t2 -c32 -d5s /api/v1/overview: {w['rps']:,.0f} requests/s, "
+                  f"p50 {w['p50']}, p99 {w['p99']}")
+            if a.hold:
+                h = hold(a.build, tmp, a.hold)
+                print(f"\nhold {a.hold}: {h}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
