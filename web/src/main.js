@@ -466,6 +466,14 @@ function renderMap() {
 
 const feedNodes = new Map(); /* feed key -> li */
 
+/* Roving focus in the feed: LI (and its Evidence button) is the one stop
+ * in the tab order; arrows move between items. */
+function rove(li) {
+  for (const x of $('feed').querySelectorAll('[tabindex="0"]')) if (x !== li) x.tabIndex = -1;
+  li.tabIndex = 0;
+  for (const b of li.querySelectorAll('button')) b.tabIndex = 0;
+}
+
 function feedItem(k, a) {
   let li = feedNodes.get(k);
   const lv = a.state === 'resolved' ? 'none' : a.level;
@@ -483,7 +491,7 @@ function feedItem(k, a) {
   const when = el('span', { class: 'meta' }, 'opened ', t);
   const kids = [badge, what, meta, when];
   if (st.analyst) {
-    kids.push(el('button', { type: 'button', class: 'ev', 'data-action': 'evidence', text: 'Evidence' }));
+    kids.push(el('button', { type: 'button', class: 'ev', 'data-action': 'evidence', tabindex: '-1', text: 'Evidence' }));
   }
   const nli = el('li', {
     'data-key': k, 'data-seq': a.seq != null ? String(a.seq) : null,
@@ -516,6 +524,7 @@ function renderFeed() {
   let roving = want.find((li) => li.tabIndex === 0);
   if (!roving && want.length) { want[0].tabIndex = 0; roving = want[0]; }
   for (const li of want) if (li !== roving && li.tabIndex === 0) li.tabIndex = -1;
+  if (roving) rove(roving);
   if (focused && want.includes(focused) && document.activeElement !== focused) focused.focus();
   $('feed-empty').hidden = want.length > 0;
   $('feed-count').textContent = `(${want.length})`;
@@ -847,6 +856,7 @@ function initControls() {
     if (!li) return;
     const a = feedAlert(li);
     if (!a) return;
+    rove(li);
     select(a.country, a.violation);
     if (e.target.closest('button[data-action=evidence]')) showEvidence(a);
   });
@@ -865,7 +875,7 @@ function initControls() {
       return;
     } else return;
     e.preventDefault();
-    if (next) { li.tabIndex = -1; next.tabIndex = 0; next.focus(); }
+    if (next) { rove(next); next.focus(); }
   });
 
   /* connection controls */
