@@ -213,6 +213,10 @@ int main(int argc, char **argv)
         if (rv_cfg_int(sec, "writer", "queue_events", 100000, 1, 100000000, &v, &err))
             goto cfg_err;
         wo.queue_events = (size_t)v;
+        if (rv_cfg_int(rv_config_section(&cfg, "store"), "store", "retention_days", 0, 0, 36500,
+                       &v, &err))
+            goto cfg_err;
+        wo.retention_ms = v * 86400000LL;
     }
     if (rv_writer_new(st, &wo, &hooks, &w) != RV_OK) {
         fprintf(stderr, "rightsviewd: cannot start the writer\n");

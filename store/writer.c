@@ -119,6 +119,7 @@ static void *writer_main(void *arg)
 {
     struct rv_writer *w = arg;
     uint64_t last_seq = rv_store_last_seq(w->st);
+    uint64_t next_retention = rv_mono_ns(); /* first check at start */
 
     if (w->hooks.on_start)
         w->hooks.on_start(w->hooks.arg);
@@ -136,6 +137,16 @@ static void *writer_main(void *arg)
                 pthread_mutex_unlock(&w->lock);
                 if (rv_store_flush(w->st, &err))
                     rv_log_warn("writer", "checkpoint failed reason=\"%s\"", err.msg);
+                if (w->opts.retention_ms > 0 && rv_mono_ns() >= next_retention) {
+                    size_t deleted = 0;
+                    next_retention = rv_mono_ns() + 3600ULL * 1000000000ULL;
+                    if (rv_store_retention(w->st, w->opts.retention_ms, rv_now_ms(), &deleted,
+                                           &err))
+                        rv_log_warn("writer", "retention failed reason=\"%s\"", err.msg);
+                    else if (deleted)
+                        rv_log_info("writer", "retention deleted=%zu horizon_days=%lld", deleted,
+                                    (long long)(w->opts.retention_ms / 86400000));
+                }
                 pthread_mutex_lock(&w->lock);
             }
         }

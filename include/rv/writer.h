@@ -59,6 +59,8 @@ struct rv_writer_opts {
                                batches form while the previous commit syncs) */
     unsigned retry_ms;      /* wait before retrying after RV_EFULL (default 1000) */
     unsigned flush_ms;      /* rollup checkpoint tick when idle (default 1000) */
+    int64_t retention_ms;   /* delete raw log records ingested longer ago than this, checked
+                               hourly on the writer thread (default 0: keep everything) */
 };
 
 void rv_writer_opts_default(struct rv_writer_opts *o);
