@@ -534,9 +534,10 @@ int rv_backtest_main(int argc, char **argv)
     files = calloc((size_t)argc + 1, sizeof *files);
     if (files == NULL)
         return 2;
-    optind = 1;
+    optind = 0; /* glibc: a full re-initialisation, the function may run twice */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    /* "+": no permutation, so that --events can take the words after it */
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
             files[nfiles++] = optarg;
