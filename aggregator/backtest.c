@@ -276,7 +276,7 @@ static int flush_batch(struct loadctx *c)
         c->n = 0;
     }
     if (c->tty)
-        fprintf(stderr, "\rloading %s: %llu events", c->file, (unsigned long long)c->emitted);
+        fprintf(stderr, "\rloading %.60s: %llu events", c->file, (unsigned long long)c->emitted);
     return rc;
 }
 
@@ -364,8 +364,6 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
     c->n = 0;
     if (map)
         munmap(map, (size_t)sb.st_size);
-    if (c->tty)
-        fprintf(stderr, "\n");
     if (rc != RV_OK && c->err.msg[0] == '\0')
         rv_err_set(&c->err, rc, "events: '%s': %s", path, rv_strerror(rc));
     return rc;
@@ -633,6 +631,9 @@ int rv_backtest_main(int argc, char **argv)
         readers[i].last = rv_store_last_seq(st);
         readers[i].file = (int)i;
     }
+    if (b.tty)
+        fprintf(stderr, "\rloaded %zu files: %llu events%40s\n", nfiles,
+                (unsigned long long)lc.emitted, "");
     if (lc.rejected > 0)
         fprintf(stderr, "backtest: rejected %llu records (first ones above)\n",
                 (unsigned long long)lc.rejected);
@@ -643,8 +644,8 @@ int rv_backtest_main(int argc, char **argv)
         size_t per = MERGE_BUDGET / nfiles, nheap = 0;
         uint64_t seq = 0, total = rv_store_last_seq(st);
 
-        if (per < 16)
-            per = 16;
+        if (per < 4)
+            per = 4; /* a year of 15-minute GDELT files is 35k readers */
         if (per > 4096)
             per = 4096;
         if ((rc = rv_agg_engine_new(&p, 0, &sink, &eng)) != RV_OK) {
