@@ -2,9 +2,12 @@
 """Writes demo/ioda/signals_raw_demo.json: a HAND-MADE file in the IODA v2
 /signals/raw shape documented in ../shared/data/feeds/SOURCES.md (no real
 IODA capture exists). Invented values, deterministic (no randomness):
-six countries, BGP visible prefixes every 300 s for two days, a daily
-wave of +-3 %, and one shutdown: SD drops to 10 % of its baseline for one
-hour (12 steps) ending 30 minutes before the end of the file.
+six countries, BGP visible prefixes every 300 s for eight days, a daily
+wave of +-3 %, and one shutdown: SD drops to 10 % of its baseline for two
+hours (24 steps) ending 20 minutes before the end of the file. Two hours,
+so that whatever the minute the demo starts at, at least one whole
+aggregator bin of the default 1 h is inside the drop and already closed
+(the watermark lags 10 min): the alert shows at once.
 Usage: make_ioda_signals.py > ioda/signals_raw_demo.json"""
 import json
 import math
@@ -12,11 +15,11 @@ import sys
 
 FROM = 1717200000          # 2024-06-01T00:00:00Z
 STEP = 300
-N = 2 * 86400 // STEP      # two days
+N = 8 * 86400 // STEP      # eight days: more than the aggregator's default warmup (168 h)
 BASE = {"IR": 3100, "MM": 1250, "SD": 420, "ET": 380, "PK": 2900, "VE": 1650}
 NAMES = {"IR": "Iran", "MM": "Myanmar", "SD": "Sudan", "ET": "Ethiopia",
          "PK": "Pakistan", "VE": "Venezuela"}
-DROP_CC, DROP_LEN, DROP_END_GAP = "SD", 12, 6
+DROP_CC, DROP_LEN, DROP_END_GAP = "SD", 24, 4
 
 series = []
 for k, (cc, base) in enumerate(BASE.items()):
@@ -33,8 +36,8 @@ for k, (cc, base) in enumerate(BASE.items()):
                    "from": FROM, "until": FROM + N * STEP, "step": STEP, "nativeStep": STEP,
                    "values": vals})
 doc = {"type": "signals",
-       "metadata": {"requestTime": "2024-06-03T00:00:00+00:00",
-                    "responseTime": "2024-06-03T00:00:01+00:00"},
+       "metadata": {"requestTime": "2024-06-09T00:00:00+00:00",
+                    "responseTime": "2024-06-09T00:00:01+00:00"},
        "requestParameters": {"entityType": "country", "entityCode": ",".join(BASE),
                              "datasource": "bgp", "from": str(FROM),
                              "until": str(FROM + N * STEP), "maxPoints": None},

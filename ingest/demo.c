@@ -358,6 +358,18 @@ out:
     return rc;
 }
 
+static int cmp_event_time(const void *a, const void *b)
+{
+    const struct rv_event *x = a, *y = b;
+
+    if (x->time_ms != y->time_ms)
+        return x->time_ms < y->time_ms ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* The history in event-time order: the aggregator follows the log in seq
+ * order and drops what falls behind its watermark (newest time seen minus
+ * its lateness), so an out-of-order burst would be lost to it. */
 static int history_burst(struct rv_demo *d, int64_t now)
 {
     struct rv_event *evs = calloc(d->n ? d->n : 1, sizeof(*evs));
@@ -372,6 +384,7 @@ static int history_burst(struct rv_demo *d, int64_t now)
         evs[n].time_ms = now - d->s[i].off_ms;
         n++;
     }
+    qsort(evs, n, sizeof(*evs), cmp_event_time);
     rv_log_info(DEMO_MOD, "history events=%zu countries_probed=%zu", n, d->ncc);
     {
         int rc = write_events(d, evs, n);

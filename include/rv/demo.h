@@ -16,9 +16,10 @@
  *   1. History burst, at start: every sample event once at
  *      now - its offset, ids "<id>#cycle0-<run>" (run = start time in s,
  *      so a restart adds fresh events instead of duplicates). The IODA
- *      sample (two days of BGP signal of six countries, with a one-hour
- *      shutdown of SD ending 30 min before its end) gives the probe series
- *      a baseline and the aggregator an alert at once.
+ *      sample (eight days of BGP signal of six countries every 5 min, with
+ *      a two-hour shutdown of SD ending 20 min before its end) gives the
+ *      probe series a baseline past the aggregator's default warmup and
+ *      an alert at once, with the default 1 h bins too.
  *   2. Live: the non-IODA sample events again, oldest first, at
  *      RV_DEMO_RATE * speed events/s in small batches (every
  *      RV_DEMO_TICK_MS), each with time = now and id "<id>#cycleN-<run>",
@@ -29,9 +30,10 @@
  *      RV_DEMO_DROP_EVERY_S / speed seconds the next country in turn drops
  *      for RV_DEMO_DROP_LEN_S / speed seconds. Event times are always the
  *      wall clock: SPEED scales the pace, not the clock.
- * For the drops to alert within minutes the aggregator needs short bins
- * (bin_s 300, allowed_lateness_s <= 60, warmup_bins <= 100); with the
- * defaults (1 h bins, a week of warmup) only the counted series move.
+ * For the recurring live drops to alert within minutes the aggregator
+ * needs short bins (e.g. bin_s 300, allowed_lateness_s 60); with the
+ * default 1 h bins a 10-minute drop is too small a share of a bin, and
+ * only the history's SD shutdown and the counted series show.
  *
  * Metrics (M may be NULL): rv_demo_events_total{outcome="accepted|duplicate"}.
  * Threads: one replay thread; start/stop from one controlling thread.
@@ -45,7 +47,8 @@ struct rv_writer;
 struct rv_metrics;
 struct rv_demo;
 
-#define RV_DEMO_HISTORY_S (2 * 86400) /* longest history laid before now */
+#define RV_DEMO_HISTORY_S (8 * 86400) /* longest history laid before now: past the
+                                         aggregator's default warmup (168 h) */
 #define RV_DEMO_RATE 4.0              /* live sample events per second at speed 1 */
 #define RV_DEMO_TICK_MS 250           /* live batch interval */
 #define RV_DEMO_PROBE_S 60            /* live probe interval at speed 1 */
