@@ -393,7 +393,18 @@ async def t_tokens():
         eq(await recv_json(w), {"type": "error", "reason": "token: unknown or revoked"},
            "tokens: revoked on resubscribe")
         await w.close()
-        eq(len(token_cli(s.data, "list")[1].splitlines()), 2, "tokens: two left")
+        # a revoked handshake token is refused at the next subscribe too
+        w = await connect(s, {}, extra_headers=H(admin))
+        eq((await recv_json(w))["role"], "admin", "tokens: admin by header")
+        aid = [x.split()[0] for x in token_cli(s.data, "list")[1].splitlines()
+               if x.split()[1] == "admin"][0]
+        eq(token_cli(s.data, "revoke", aid)[0], 0, "tokens: revoke admin")
+        await w.send(json.dumps({"type": "subscribe"}))
+        eq(await recv_json(w), {"type": "error", "reason": "token: unknown or revoked"},
+           "tokens: revoked header token on resubscribe")
+        await w.close()
+        admin = token_cli(s.data, "create", "--role", "admin")[1]
+        eq(len(token_cli(s.data, "list")[1].splitlines()), 2, "tokens: two left after revoke")
         # revoke by id prefix
         aid = [x.split()[0] for x in token_cli(s.data, "list")[1].splitlines()
                if x.split()[1] == "analyst"][0]

@@ -1047,10 +1047,8 @@ static int handle_subscribe(struct rv_ws *ws, struct ws_sess *s, const cJSON *o,
     /* access: the subscribe's token, else the handshake's */
     if (token)
         role = ws_auth_role(ws->st, token, &reason);
-    else if (s->bad_token)
-        role = WS_ROLE_NONE, reason = "token: unknown or revoked";
     else
-        role = s->role ? s->role : ws_auth_role(ws->st, NULL, &reason);
+        role = ws_auth_role_hash(ws->st, s->has_tok ? s->tok_hash : NULL, &reason);
     if (role == WS_ROLE_NONE) {
         s->subscribed = false;
         return snprintf(why, wcap, "%s", reason ? reason : "token: missing"), -1;
@@ -1192,9 +1190,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         }
         memset(s, 0, sizeof(*s));
         if (ws_http_token(wsi, tok, sizeof(tok))) {
-            const char *why;
-            s->role = ws_auth_role(ws->st, tok, &why);
-            s->bad_token = s->role == WS_ROLE_NONE;
+            ws_auth_hash(tok, s->tok_hash);
+            s->has_tok = true;
         }
         return 0;
     }

@@ -125,22 +125,41 @@ int ws_auth_lookup(struct rv_store *st, const char *token)
     return sc.role;
 }
 
-int ws_auth_role(struct rv_store *st, const char *token, const char **why)
+void ws_auth_hash(const char *token, unsigned char hash[32])
 {
-    struct scan sc = {.want = token != NULL, .role = WS_ROLE_NONE};
+    SHA256((const unsigned char *)token, strlen(token), hash);
+}
 
-    if (token)
-        SHA256((const unsigned char *)token, strlen(token), sc.hash);
+int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, const char **why)
+{
+    struct scan sc = {.want = hash != NULL, .role = WS_ROLE_NONE};
+
+    if (hash)
+        memcpy(sc.hash, hash, 32);
     rv_store_read_meta_prefix(st, TOK_PREFIX, scan_cb, &sc);
+    OPENSSL_cleanse(sc.hash, sizeof(sc.hash));
     if (!sc.any)
         return WS_ROLE_ADMIN; /* open mode: no token configured (loopback only) */
-    if (!token) {
+    if (!hash) {
         *why = "token: missing";
         return WS_ROLE_NONE;
     }
     if (sc.role == WS_ROLE_NONE)
         *why = "token: unknown or revoked";
     return sc.role;
+}
+
+int ws_auth_role(struct rv_store *st, const char *token, const char **why)
+{
+    unsigned char h[32];
+    int role;
+
+    if (!token)
+        return ws_auth_role_hash(st, NULL, why);
+    ws_auth_hash(token, h);
+    role = ws_auth_role_hash(st, h, why);
+    OPENSSL_cleanse(h, sizeof(h));
+    return role;
 }
 
 /* ------------------------------------------------------------ rvctl token */

@@ -64,8 +64,9 @@ struct ws_item {
 struct ws_sess {
     struct ws_sess *prev, *next; /* rv_ws.sessions */
     struct lws *wsi;
-    int role;                    /* from the handshake; WS_ROLE_NONE if none/invalid */
-    bool bad_token;              /* handshake presented an unknown token */
+    int role;                    /* of the current subscription */
+    bool has_tok;                /* the handshake presented a token ... */
+    unsigned char tok_hash[32];  /* ... with this SHA-256, checked again on each subscribe */
     bool subscribed;
     bool snap_pending;           /* snapshot to send next */
     bool live;                   /* served from the ring (not from the store) */
@@ -174,6 +175,9 @@ int ws_auth_lookup(struct rv_store *st, const char *token);
 /* Effective role of a request presenting TOKEN (NULL = none): open mode
  * (no token in the store) gives admin; *why gets the reason for NONE. */
 int ws_auth_role(struct rv_store *st, const char *token, const char **why);
+/* Same for a token known by its SHA-256 (HASH NULL = none). */
+int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, const char **why);
+void ws_auth_hash(const char *token, unsigned char hash[32]);
 const char *ws_role_name(int role);
 
 /* ---- ws_http.c */
