@@ -367,6 +367,27 @@ int main(void)
     zmq_close(sub);
     rv_writer_free(&w);
     rv_store_close(&st);
+
+    /* part 3: no commit notifications at all (a writer without hooks, as
+     * if every PUB message were lost): the stage still follows the log by
+     * polling it */
+    {
+        char dir2[160];
+        snprintf(dir2, sizeof dir2, "%s/nohooks", dir);
+        CHECK_RC(rv_store_open(dir2, &so, &st, &err));
+        CHECK_RC(rv_writer_new(st, NULL, NULL, &w));
+        CHECK_RC(rv_agg_start(zctx, st, w, NULL, NULL, &agg, &err));
+        if (agg == NULL)
+            return 1;
+        CHECK_RC(submit(w, d.ev, 1000));
+        uint64_t t = rv_mono_ns();
+        CHECK(wait_cursor(agg, 1000));
+        printf("without notifications: caught up by polling in %.0f ms\n",
+               (double)(rv_mono_ns() - t) / 1e6);
+        rv_agg_stop(&agg);
+        rv_writer_free(&w);
+        rv_store_close(&st);
+    }
     zmq_ctx_term(zctx);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     for (size_t i = 0; i < d.n; i++)
