@@ -523,6 +523,44 @@ static void test_dir_feed(const char *tmp)
     env_close(&e);
 }
 
+/* --------------------------------------------- a payload of 3 chunks */
+
+static void test_big_payload(const char *tmp)
+{
+    struct env e;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s;
+    struct rv_errbuf err;
+    struct rv_store_stats s0, s1;
+    struct rv_feed_cfg fc;
+    char p[512];
+    FILE *fp;
+
+    snprintf(p, sizeof(p), "%s/big.ndjson", tmp);
+    fp = fopen(p, "w");
+    CHECK(fp != NULL);
+    if (!fp)
+        return;
+    for (int i = 0; i < 2 * RV_FEEDS_CHUNK + 1; i++)
+        fprintf(fp,
+                "{\"id\":\"big-%d\",\"kind\":\"news\",\"country\":\"SD\","
+                "\"violation\":\"displacement\",\"time\":%lld}\n",
+                i, 1735689600000LL + i * 1000LL);
+    fclose(fp);
+    fc = cfg("b1", "ndjson", p);
+    env_open(&e, tmp, "store-big");
+    rv_store_get_stats(e.st, &s0);
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "b1", 1, 20000, &s) == 0);
+    CHECK(s.accepted == 2 * RV_FEEDS_CHUNK + 1 && s.payloads == 1);
+    rv_feeds_stop(&f);
+    rv_store_get_stats(e.st, &s1);
+    /* 5000 + 5000 + (1 + the cursor): three transactions */
+    CHECK(s1.commits - s0.commits == 3);
+    CHECK(count_source(e.st, "b1") == 2 * RV_FEEDS_CHUNK + 1);
+    env_close(&e);
+}
+
 /* -------------------------------------------------------- HTTP feeds */
 
 struct server {
@@ -763,6 +801,7 @@ int main(void)
     test_ndjson_parser();
     test_file_feeds(tmp);
     test_dir_feed(tmp);
+    test_big_payload(tmp);
     test_http_feeds(tmp);
     test_demo(tmp);
     rm_rf(tmp);
