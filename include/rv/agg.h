@@ -57,7 +57,7 @@
  *   cursor_interval_ms    1000   stage: write the cursor at least this often when it moved
  * Corroboration caps the level at the number of agreeing sources (1 source:
  * watch, 2: warning, 3+: critical), except a probe drop of a whole country
- * (admin1 empty), which needs no second source.
+ * (internet_shutdown probes, admin1 empty), which needs no second source.
  */
 #ifndef RV_AGG_H
 #define RV_AGG_H
