@@ -13,8 +13,10 @@
  *   - filters and selection live in the URL; keyboard selection; phone width;
  *   - with tokens, the page asks for one; a viewer sees alerts but no
  *     events (403), an analyst sees evidence.
- * Screenshot: $RV_BUILD_DIR/dashboard.png, and docs/screenshot.png when it
- * is missing or RV_UPDATE_SCREENSHOT=1.
+ * Screenshots in $RV_BUILD_DIR: dashboard-demo.png (the demo as first
+ * seen; copied to docs/screenshot.png for the README when that is missing
+ * or RV_UPDATE_SCREENSHOT=1), dashboard.png (after the test's alerts) and
+ * dashboard-phone.png (390 px wide).
  *
  * Env: RV_BUILD_DIR (rightsviewd, rvctl), RV_SOURCE_DIR (default: the
  * checkout this file is in). Run: node tests/browser/dashboard.test.mjs
@@ -278,6 +280,15 @@ test('dashboard: live map, feed, reconnect, tokens (chromium)', { timeout: 24000
       assert.deepEqual(external, [], 'requests outside the server');
       await page.waitForSelector('#matrix tbody td', { timeout: 2000 });
       assert.deepEqual(errors, []);
+      /* the demo as a person first sees it, the most alarming alert selected */
+      await page.click('#feed li');
+      await page.waitForSelector('#chart canvas', { timeout: 5000 });
+      await page.waitForTimeout(1500);
+      const shot = join(BUILD, 'dashboard-demo.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      console.log(`# screenshot: ${shot}`);
+      const docShot = join(SRC, 'docs', 'screenshot.png');
+      if (process.env.RV_UPDATE_SCREENSHOT === '1' || !existsSync(docShot)) copyFileSync(shot, docShot);
     });
 
     await t.test('a published burst raises an alert in the feed and on the map within 2 s', async () => {
@@ -362,8 +373,6 @@ test('dashboard: live map, feed, reconnect, tokens (chromium)', { timeout: 24000
       const shot = join(BUILD, 'dashboard.png');
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`# screenshot: ${shot}`);
-      const docShot = join(SRC, 'docs', 'screenshot.png');
-      if (process.env.RV_UPDATE_SCREENSHOT === '1' || !existsSync(docShot)) copyFileSync(shot, docShot);
       await page.setViewportSize({ width: 390, height: 844 });
       await page.waitForTimeout(300);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

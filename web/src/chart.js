@@ -27,8 +27,14 @@ export class SeriesChart {
     return Math.max(260, Math.floor(this.el.clientWidth || 600));
   }
 
-  ensure() {
-    if (this.plot) return;
+  ensure(label) {
+    if (this.plot && this.label === label) return;
+    if (this.plot) {
+      this.plot.destroy();
+      this.plot = null;
+      if (this.ro) this.ro.disconnect();
+    }
+    this.label = label;
     const self = this;
     const opts = {
       width: this.width(),
@@ -40,7 +46,9 @@ export class SeriesChart {
       series: [
         {},
         { label: 'Baseline', stroke: '#4a5360', width: 1.5, dash: [6, 4], fill: 'rgba(74,83,96,0.16)', paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
-        { label: 'Events', stroke: '#0b57d0', width: 1, fill: 'rgba(11,87,208,0.55)', paths: uPlot.paths.bars({ size: [0.9, Infinity], align: 1 }), points: { show: false } },
+        label === 'Events'
+          ? { label, stroke: '#0b57d0', width: 1, fill: 'rgba(11,87,208,0.55)', paths: uPlot.paths.bars({ size: [0.9, Infinity], align: 1 }), points: { show: false } }
+          : { label, stroke: '#0b57d0', width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
       ],
       hooks: {
         drawClear: [(u) => {
@@ -68,9 +76,10 @@ export class SeriesChart {
   }
 
   /* points: [{t (s), count, baseline}] sorted by t; spans in seconds */
-  set(points, spans, step) {
+  /* LABEL: what the bars are ("Events", "Signal (probe mean)") */
+  set(points, spans, step, label = 'Events') {
     this.step = step || 3600;
-    this.ensure();
+    this.ensure(label);
     this.spans = spans;
     this.data = [points.map((p) => p.t), points.map((p) => p.baseline), points.map((p) => p.count)];
     this.redraw();
@@ -85,12 +94,16 @@ export class SeriesChart {
 
   /* a live cell update: replace the last bin or append a new one */
   upsert(p) {
-    if (!this.plot) return;
+    if (!this.plot || this.label !== 'Events') return; /* cells count events */
     const [ts, bs, cs] = this.data;
     const n = ts.length;
     if (n && ts[n - 1] === p.t) {
       bs[n - 1] = p.baseline; cs[n - 1] = p.count;
     } else if (!n || p.t > ts[n - 1]) {
+      /* bins without events between the last one and this */
+      for (let t = n ? ts[n - 1] + this.step : p.t; n && t < p.t && ts.length < 5000; t += this.step) {
+        ts.push(t); bs.push(p.baseline); cs.push(0);
+      }
       ts.push(p.t); bs.push(p.baseline); cs.push(p.count);
     } else {
       const i = ts.indexOf(p.t);

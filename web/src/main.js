@@ -592,7 +592,7 @@ function renderMatrix() {
     r.infos.forEach((info, i) => {
       const v = VCODES[i];
       let cls = `lv-${info.level}`;
-      if (info.level === 'none' && typeof info.score === 'number' && info.score > 0) cls = info.score >= 2 ? 's2' : 's1';
+      if (info.level === 'none' && typeof info.score === 'number') cls = info.score >= 2 ? 's2' : info.score > 0 ? 's1' : 'z';
       if (r.c === st.sel.country && v === st.sel.violation) cls += ' selected';
       if (f.violation && f.violation !== v) cls += ' off';
       const td = el('td', {
@@ -680,7 +680,11 @@ async function loadSeries() {
       if (a.country === country && a.violation === violation) spans.push({ from: toSec(a.opened_at), to, level: a.level });
     }
   }
-  chart.set(points, spans, RES_STEP_S[st.res]);
+  /* probe series (internet_shutdown measurements): the signal, not a count */
+  const probe = points.some((p) => p.probe);
+  if (probe) points = points.filter((p) => p.probe).map((p) => ({ ...p, baseline: null }));
+  else points = dense(points, from, to, RES_STEP_S[st.res]);
+  chart.set(points, spans, RES_STEP_S[st.res], probe ? 'Signal (probe mean)' : 'Events');
   const cell = st.cells.get(`${country}|${violation}`);
   summarize(cell, points, spans);
 }
@@ -705,9 +709,22 @@ function arrayIn(j, names) {
 
 function parsePoints(j) {
   return arrayIn(j, ['points', 'bins', 'series', 'data'])
-    .map((p) => (Array.isArray(p) ? { t: toSec(p[0]), count: num(p[1]), baseline: num(p[2]) } : { t: toSec(p.start ?? p.bin ?? p.t ?? p.time), count: num(p.events ?? p.count), baseline: num(p.baseline) }))
+    .map((p) => (Array.isArray(p) ? { t: toSec(p[0]), count: num(p[1]), baseline: num(p[2]) } : { t: toSec(p.start ?? p.bin ?? p.t ?? p.time), count: p.probe ? num(p.probe.mean) : num(p.events ?? p.count), baseline: num(p.baseline), probe: !!p.probe }))
     .filter((p) => isFinite(p.t))
     .sort((a, b) => a.t - b.t);
+}
+
+/* Every bin of the window, a missing one as 0 events: the API only
+ * returns bins that had events. */
+function dense(points, from, to, step) {
+  if (!points.length) return points;
+  const byT = new Map(points.map((p) => [p.t, p]));
+  const first = Math.min(Math.floor(from / step) * step, points[0].t);
+  const last = Math.max(Math.floor(to / step) * step, points[points.length - 1].t);
+  const base = points[points.length - 1].baseline;
+  const out = [];
+  for (let t = first; t <= last; t += step) out.push(byT.get(t) || { t, count: 0, baseline: base });
+  return out.length <= 5000 ? out : points;
 }
 
 function buildSpans(j, now) {
