@@ -171,7 +171,8 @@ static int get_uint(const cJSON *it, const char *where, uint64_t lo, uint64_t hi
 {
     double d = it->valuedouble;
 
-    if (!cJSON_IsNumber(it) || d != (double)(uint64_t)d || d < (double)lo || d > (double)hi)
+    /* range first: casting a negative or huge double is undefined */
+    if (!cJSON_IsNumber(it) || !(d >= (double)lo && d <= (double)hi) || d != (double)(uint64_t)d)
         return rv_err_set(err, RV_EINVAL, "%s: must be an integer %" PRIu64 "..%" PRIu64, where,
                           lo, hi);
     *v = (uint64_t)d;
@@ -186,8 +187,8 @@ static int parse_options(const cJSON *opts, size_t idx, struct rv_feed_cfg *c,
         uint64_t lo, hi;
     } keys[] = {
         {"connect_timeout_s", 1, 3600}, {"timeout_s", 1, 86400},       {"stall_s", 1, 86400},
-        {"max_bytes", 1, 1ull << 40},   {"max_redirects", 0, 50},      {"backoff_min_s", 0, 86400},
-        {"backoff_max_s", 0, 604800},
+        {"max_bytes", 1, 1ull << 40},   {"max_redirects", 0, 50},      {"backoff_min_s", 1, 86400},
+        {"backoff_max_s", 1, 604800},
     };
     const cJSON *it;
     char where[96];
@@ -486,7 +487,7 @@ static void cursor_parse(const char *text, size_t len, struct feed_cursor *c)
     copy_str(c->etag, sizeof(c->etag), cJSON_GetObjectItemCaseSensitive(j, "etag"));
     copy_str(c->lastmod, sizeof(c->lastmod), cJSON_GetObjectItemCaseSensitive(j, "last_modified"));
     it = cJSON_GetObjectItemCaseSensitive(j, "size");
-    if (cJSON_IsNumber(it))
+    if (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < 1e18)
         c->size = (uint64_t)it->valuedouble;
     it = cJSON_GetObjectItemCaseSensitive(j, "mtime_ns");
     if (cJSON_IsString(it))
@@ -1139,8 +1140,8 @@ static uint64_t backoff_ms(struct rv_feeds *f, const struct feed *fd, unsigned f
         d *= 2;
     if (d > cap)
         d = cap;
-    if (d < 2)
-        return d;
+    if (d < 1000)
+        return 1000; /* never a hot loop on a failing feed */
     return d / 2 + (uint64_t)rand_r(&f->rnd) % (d / 2 + 1);
 }
 

@@ -17,7 +17,7 @@
  *   options     connect_timeout_s (10), timeout_s (300), stall_s (60: abort
  *               below 1 byte/s for that long), max_bytes (268435456),
  *               max_redirects (5), backoff_min_s (30), backoff_max_s (3600);
- *               all integers >= 0 (timeouts >= 1)
+ *               all integers (max_redirects may be 0, the others >= 1)
  *
  * Per payload: the whole payload is parsed; the events go to the writer in
  * requests of at most RV_FEEDS_CHUNK events and the LAST request carries
