@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "rv/agg.h"
 #include "rv/event.h"
 #include "rv/ingest.h"
 #include "rv/log.h"
@@ -44,6 +45,8 @@ static const char *usage_text =
     "  token create --data DIR --role viewer|analyst|admin [--name NAME]\n"
     "                         print a new bearer token once; only its hash is kept\n"
     "  token list|revoke --data DIR [ID]\n"
+    "  backtest --events FILE... [--format F] --episodes FILE [--level L] [--json]\n"
+    "                         replay a dataset offline; precision, recall, lead time\n"
     "\n"
     "exit status: 0 ok, 1 some input rejected, 2 bad usage or cannot connect/open\n";
 
@@ -780,6 +783,8 @@ int main(int argc, char **argv)
         return cmd_query(argc - 1, argv + 1);
     if (strcmp(argv[1], "token") == 0)
         return rv_token_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backtest") == 0)
+        return rv_backtest_main(argc - 1, argv + 1);
     fprintf(stderr, "rvctl: unknown command '%s'\n", argv[1]);
     return usage(stderr, EXIT_USAGE);
 }

@@ -187,6 +187,12 @@ int rv_event_validate(const struct rv_event *ev, struct rv_errbuf *err)
         return rv_err_set(err, RV_EINVAL, "violation: not a taxonomy code");
     if (ev->time_ms < TIME_MIN_MS || ev->time_ms >= TIME_MAX_MS)
         return rv_err_set(err, RV_EINVAL, "time: out of range 1970..2099");
+    /* Event time is when it happened: a future one is a mistake or an
+     * attack, and would move the aggregator's watermark past every honest
+     * event. Clocks may be a few minutes off. */
+    if (ev->time_ms > rv_now_ms() + RV_FUTURE_MAX_MS)
+        return rv_err_set(err, RV_EINVAL, "time: more than %d minutes in the future",
+                          (int)(RV_FUTURE_MAX_MS / 60000));
     if (ev->count < 1 || ev->count > RV_COUNT_MAX)
         return rv_err_set(err, RV_EINVAL, "count: must be an integer 1..%u", RV_COUNT_MAX);
     if (ev->severity < 1 || ev->severity > 5)

@@ -165,6 +165,20 @@ static void test_hostile(void)
     expect_field("time", "true", "time: must be an RFC 3339 string or epoch milliseconds");
     expect_field("time", "1.5", "time: epoch milliseconds must be an integer");
     expect_field("time", "\"2150-01-01T00:00:00Z\"", "time: out of range 1970..2099");
+    {
+        char t[64], tb[32];
+        rv_time_format(rv_now_ms() + 3600 * 1000, tb, sizeof(tb));
+        snprintf(t, sizeof(t), "\"%s\"", tb);
+        expect_field("time", t, "time: more than 5 minutes in the future");
+        rv_time_format(rv_now_ms() + 60 * 1000, tb, sizeof(tb)); /* a skewed clock is fine */
+        snprintf(t, sizeof(t), "\"%s\"", tb);
+        char *ok = with("time", t);
+        struct rv_event ev;
+        struct rv_errbuf err;
+        CHECK_OK(rv_event_parse(ok, strlen(ok), "p", &ev, NULL, &err), &err);
+        rv_event_release(&ev);
+        free(ok);
+    }
     /* out of range numbers */
     expect_field("severity", "6", "severity: must be an integer 1..5");
     expect_field("severity", "0", "severity: must be an integer 1..5");

@@ -29,6 +29,7 @@ enum rv_kind { RV_KIND_PROBE = 0, RV_KIND_INCIDENT = 1, RV_KIND_NEWS = 2, RV_KIN
 #define RV_EVENT_MAX_BYTES 65536 /* one event's JSON text */
 #define RV_JSON_MAX_DEPTH 8   /* nesting of an event object, attrs included */
 #define RV_COUNT_MAX 100000000u
+#define RV_FUTURE_MAX_MS (5 * 60 * 1000) /* event time at most this far ahead of our clock */
 
 /* One observation. Fixed fields inline; the variable ones on the heap. */
 struct rv_event {
