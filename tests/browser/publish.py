@@ -4,7 +4,8 @@
 Reads one JSON request a line on stdin, {"id": BATCH_ID, "events": [...]},
 sends it to ENDPOINT on a ZeroMQ DEALER as [batch-id, NDJSON payload] and
 prints one JSON line: {"id", "t0" (wall-clock ms just before the send),
-"reply" (the gateway's JSON ack)} or {"id", "t0", "error"}.
+"t1" (when the ack arrived), "reply" (the gateway's JSON ack)} or
+{"id", "t0", "error"}.
 """
 import json
 import sys
@@ -38,6 +39,7 @@ def main():
                 break
             frames = sock.recv_multipart()
             if frames and frames[0] == bid:
+                out["t1"] = time.time() * 1000.0
                 try:
                     out["reply"] = json.loads(frames[-1].decode())
                 except ValueError:

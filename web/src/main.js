@@ -243,6 +243,10 @@ function onAlert(m) {
     pendingNews.push(m);
     if (!newsTimer) newsTimer = setTimeout(flushNews, 250);
   }
+  /* at once, not at the next animation frame: the row is painted in the
+   * frame that follows this message */
+  renderMap();
+  renderFeed();
   schedule();
 }
 
@@ -435,17 +439,19 @@ function schedule() {
 }
 
 /* Map and feed every frame (an alert must show at once); the matrix, the
- * costly part that busy cell updates touch, at most every 300 ms. */
+ * costly part that busy cell updates touch, at most every 300 ms and in a
+ * task of its own, after the frame with the new alert is painted. */
 function render() {
   frame = 0;
   renderMap();
   renderFeed();
-  const wait = matrixAt + MATRIX_EVERY_MS - performance.now();
-  if (wait <= 0) {
-    matrixAt = performance.now();
-    renderMatrix();
-  } else if (!matrixTimer) {
-    matrixTimer = setTimeout(() => { matrixTimer = 0; schedule(); }, wait);
+  if (!matrixTimer) {
+    const wait = Math.max(0, matrixAt + MATRIX_EVERY_MS - performance.now());
+    matrixTimer = setTimeout(() => {
+      matrixTimer = 0;
+      matrixAt = performance.now();
+      renderMatrix();
+    }, wait);
   }
 }
 
