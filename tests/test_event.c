@@ -103,10 +103,10 @@ static void test_good(void)
         CHECK(cJSON_GetObjectItem(j, "attrs") == NULL);
         cJSON_Delete(j);
     }
+    rv_event_release(&back);
     /* truncated binary is corrupt, not a crash */
     for (int cut = 0; cut < n; cut += 7)
-        CHECK(rv_event_decode(buf, (size_t)cut, &back) == RV_ECORRUPT || cut == n);
-    rv_event_release(&back);
+        CHECK(rv_event_decode(buf, (size_t)cut, &back) == RV_ECORRUPT);
     rv_event_release(&ev);
 
     /* unknown fields dropped and counted; "source" in the payload is ignored */
