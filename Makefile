@@ -6,7 +6,11 @@
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
-RUN_ARGS ?= --demo
+# The demo writes into its own data dir, recreated each time: its replay
+# ids carry the start time, so a second run on the same dir would count the
+# samples twice. Run rightsviewd yourself for real data (README).
+DEMO_DATA ?= $(BUILD)/demo-data
+RUN_ARGS ?= --demo --data $(DEMO_DATA)
 
 .PHONY: all deps build web run test bench asan tsan clean
 
@@ -23,7 +27,8 @@ web:
 	@if [ -f web/package.json ]; then sh scripts/build-web.sh; fi
 
 run: deps build web
-	@echo "rightsview: dashboard on http://127.0.0.1:8080  (Ctrl-C to stop)"
+	@rm -rf $(DEMO_DATA)
+	@echo "rightsview: starting the demo; dashboard on http://127.0.0.1:8080  (Ctrl-C to stop)"
 	./$(BUILD)/rightsviewd $(RUN_ARGS)
 
 test: deps build web
