@@ -764,6 +764,10 @@ async function showEvidence(a) {
     const evs = arrayIn(await r.json(), ['events', 'items']);
     const items = evs.map((e) => el('li', { 'data-event': `${e.source || ''}/${e.id || ''}` },
       `${e.time || ''} · ${e.source || ''}/${e.id || ''} · ${e.title || e.kind || ''}`,
+      e.admin1 ? ` · ${e.admin1}` : null,
+      e.attrs && typeof e.attrs === 'object' && Object.keys(e.attrs).length
+        ? ` · ${Object.entries(e.attrs).slice(0, 6).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('; ')}`.slice(0, 300)
+        : null,
       e.url && /^https?:\/\//.test(e.url) ? el('span', null, ' · ', el('a', { href: e.url, target: '_blank', rel: 'noopener noreferrer', text: 'source' })) : null));
     const ids = (a.evidence || []).filter((id) => !evs.some((e) => `${e.source}/${e.id}` === id)).map((id) => el('li', { 'data-event': id, text: id }));
     const all = items.concat(ids);
