@@ -1,7 +1,7 @@
 # rightsview: the two commands.
 #   make run    install what is missing, build, start rightsviewd --demo on :8080
 #   make test   install what is missing, build, run every test
-# Also: make build, make bench, make asan, make tsan, make web, make clean.
+# Also: make build, make bench, make asan, make tsan, make fuzz, make web, make clean.
 
 BUILD ?= build
 JOBS ?= 2
@@ -12,7 +12,7 @@ CMAKE_FLAGS ?=
 DEMO_DATA ?= $(BUILD)/demo-data
 RUN_ARGS ?= --demo --data $(DEMO_DATA)
 
-.PHONY: all deps build web run test bench asan tsan clean
+.PHONY: all deps build web run test bench asan tsan fuzz clean
 
 all: build
 
@@ -47,6 +47,14 @@ tsan:
 	@sh scripts/install-deps.sh
 	$(MAKE) build BUILD=build-tsan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DRV_SANITIZE=thread"
 	cd build-tsan && ctest --output-on-failure -j1 -E e2e_
+
+# libFuzzer targets (clang): the event parser and every feed parser,
+# FUZZ_SECONDS each (make test runs them for 5 s through tests/e2e_fuzz.sh).
+FUZZ_SECONDS ?= 120
+fuzz:
+	@sh scripts/install-deps.sh
+	sh fuzz/build.sh $(BUILD)/fuzz
+	sh fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-asan build-tsan web/dist

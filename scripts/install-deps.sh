@@ -10,7 +10,8 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates
 libzmq3-dev liblmdb-dev lmdb-utils libwebsockets-dev libcjson-dev
 libcurl4-openssl-dev libzip-dev libssl-dev
-python3 python3-zmq python3-websockets"
+python3 python3-zmq python3-websockets
+clang libclang-rt-14-dev"
 
 for arg in "$@"; do
     case "$arg" in
