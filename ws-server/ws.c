@@ -198,6 +198,27 @@ int ws_level_from_name(const char *s)
     return -1;
 }
 
+/* Slot of resolution NAME ("1h", "5m": digits then s/m/h/d), taken when
+ * new. -1: not a resolution; -2: every slot is taken by another one.
+ * Subscribers (untrusted) may not take the last slot: it stays for the
+ * aggregator's cells. */
+static int res_slot(struct rv_ws *ws, const char *name, bool from_cell)
+{
+    size_t n = name ? strlen(name) : 0, i = 0;
+
+    while (i < n && name[i] >= '0' && name[i] <= '9')
+        i++;
+    if (i == 0 || i + 1 != n || n >= sizeof(ws->res_names[0]) || !strchr("smhd", name[i]))
+        return -1;
+    for (int k = 0; k < ws->n_res; k++)
+        if (strcmp(ws->res_names[k], name) == 0)
+            return k;
+    if (ws->n_res >= WS_RES_SLOTS - (from_cell ? 0 : 1))
+        return -2;
+    memcpy(ws->res_names[ws->n_res], name, n + 1);
+    return ws->n_res++;
+}
+
 static int state_from_name(const char *s)
 {
     static const char *const names[] = {"opened", "escalated", "deescalated", "resolved"};
@@ -486,6 +507,7 @@ push:
         ws_msg_free(&old->m);
         ws->ring_head = (ws->ring_head + 1) % ws->ring_cap;
         ws->ring_n--;
+        ws->ring_evicted++;
     }
     *ring_at(ws, ws->ring_n) = a;
     ws->ring_n++;
@@ -532,12 +554,12 @@ static void hub_cell(struct rv_ws *ws, const char *json, size_t len)
     const char *vn = jstr(o, "violation");
     int viol = rv_violation_from_name(vn ? vn : "");
     const char *rn = jstr(o, "res");
-    int res = rn ? rv_res_from_name(rn) : RV_RES_1H;
+    int res = res_slot(ws, rn ? rn : "1h", true);
     if (ci < 0 || viol < 0 || res < 0)
         goto bad;
     if (msg_with_type(&m, "cell", json, len))
         goto bad;
-    size_t idx = ((size_t)ci * RV_VIOLATION_COUNT + (size_t)viol) * RV_RES_COUNT + (size_t)res;
+    size_t idx = ((size_t)ci * RV_VIOLATION_COUNT + (size_t)viol) * WS_RES_SLOTS + (size_t)res;
     ws_msg_free(&ws->cells[idx]);
     ws->cells[idx] = m;
     for (struct ws_sess *s = ws->sessions; s; s = s->next) {
@@ -775,8 +797,15 @@ static struct ws_msg *next_alert(struct rv_ws *ws, struct ws_sess *s, struct ws_
             continue;
         }
         s->live = true;
-        /* first ring entry with seq > cursor */
+        /* first ring entry with seq > cursor: where the last call left off,
+         * else a binary search */
         size_t lo = 0, hi = ws->ring_n;
+        if (s->hint >= ws->ring_evicted && s->hint - ws->ring_evicted <= ws->ring_n) {
+            size_t i = (size_t)(s->hint - ws->ring_evicted);
+            if ((i == 0 || ring_at(ws, i - 1)->seq <= s->cursor) &&
+                (i == ws->ring_n || ring_at(ws, i)->seq > s->cursor))
+                lo = hi = i;
+        }
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
             if (ring_at(ws, mid)->seq <= s->cursor)
@@ -787,10 +816,12 @@ static struct ws_msg *next_alert(struct rv_ws *ws, struct ws_sess *s, struct ws_
         for (size_t i = lo; i < ws->ring_n; i++) {
             struct ws_alert *a = ring_at(ws, i);
             s->cursor = a->seq;
+            s->hint = ws->ring_evicted + i + 1;
             if (alert_match(s, a))
                 return &a->m;
         }
         s->cursor = ws->last;
+        s->hint = ws->ring_evicted + ws->ring_n;
         return NULL;
     }
     return NULL;
@@ -832,8 +863,8 @@ static int build_snapshot(struct rv_ws *ws, struct ws_sess *s)
             const struct ws_msg *m = &ws->cells[idx];
             if (!m->buf)
                 continue;
-            int res = (int)(idx % RV_RES_COUNT), viol = (int)(idx / RV_RES_COUNT % RV_VIOLATION_COUNT);
-            int ci = (int)(idx / RV_RES_COUNT / RV_VIOLATION_COUNT);
+            int res = (int)(idx % WS_RES_SLOTS), viol = (int)(idx / WS_RES_SLOTS % RV_VIOLATION_COUNT);
+            int ci = (int)(idx / WS_RES_SLOTS / RV_VIOLATION_COUNT);
             if (!cell_match(s, ci, viol, res))
                 continue;
             if (!first)
@@ -955,7 +986,7 @@ static int handle_subscribe(struct rv_ws *ws, struct ws_sess *s, const cJSON *o,
     uint8_t countries[sizeof(s->countries)] = {0};
     bool all_countries = true, want_cells = true, has_since = false, reset = false;
     uint16_t viol_mask = (1u << RV_VIOLATION_COUNT) - 1;
-    uint8_t res_mask = (1u << RV_RES_COUNT) - 1;
+    uint8_t res_mask = (1u << WS_RES_SLOTS) - 1;
     int min_level = WS_LVL_WATCH;
     uint64_t since = 0;
     const cJSON *j, *e;
@@ -1018,9 +1049,12 @@ static int handle_subscribe(struct rv_ws *ws, struct ws_sess *s, const cJSON *o,
         has_since = true;
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(o, "series")) && !cJSON_IsNull(j)) {
-        int r = cJSON_IsString(j) ? rv_res_from_name(j->valuestring) : -1;
+        int r = cJSON_IsString(j) ? res_slot(ws, j->valuestring, false) : -1;
+        if (r == -1)
+            return snprintf(why, wcap, "series: must be a resolution such as 1m, 5m, 1h or 1d"), -1;
         if (r < 0)
-            return snprintf(why, wcap, "series: must be 1m, 1h or 1d"), -1;
+            return snprintf(why, wcap, "series: no cells of resolution '%s' here",
+                            j->valuestring), -1;
         res_mask = (uint8_t)(1u << r);
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(o, "cells")) && !cJSON_IsNull(j)) {

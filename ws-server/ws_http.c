@@ -17,6 +17,7 @@
 
 #include "rv/country.h"
 #include "rv/event.h"
+#include "rv/links.h"
 #include "rv/log.h"
 #include "rv/timeutil.h"
 
@@ -818,6 +819,14 @@ static int do_metrics(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
            LL(rv_store_last_alert_seq(ws->st)));
     metric(&b, reg, "rv_store_log_seq", "gauge", "last committed log seq", NULL,
            LL(rv_store_last_seq(ws->st)));
+    unsigned char cur[8];
+    size_t cl = 0;
+    if (rv_store_get_cursor(ws->st, "aggregator", cur, sizeof(cur), &cl) == RV_OK && cl == 8) {
+        uint64_t done = rv_get_be64(cur), last = rv_store_last_seq(ws->st);
+        metric(&b, reg, "rv_aggregator_seq_lag", "gauge",
+               "log seqs committed but not yet aggregated durably", NULL,
+               LL(last > done ? last - done : 0));
+    }
     metric(&b, reg, "rv_store_commits_total", "counter", "store write transactions committed",
            NULL, LL(ss.commits));
     metric(&b, reg, "rv_store_events_accepted_total", "counter", "events stored", NULL,

@@ -24,7 +24,8 @@
 
 #define WS_PROTO "rv.v1"
 #define WS_NCOUNTRY 249
-#define WS_NCELL (WS_NCOUNTRY * RV_VIOLATION_COUNT * RV_RES_COUNT)
+#define WS_RES_SLOTS 4          /* distinct cell resolutions ("1h", "5m" ...) told apart */
+#define WS_NCELL (WS_NCOUNTRY * RV_VIOLATION_COUNT * WS_RES_SLOTS)
 #define WS_CELL_WORDS ((WS_NCELL + 63) / 64)
 #define WS_CTL_MAX 4            /* control messages queued per connection */
 #define WS_CHUNK_MAX 32         /* alerts read from the store per catch-up step */
@@ -76,11 +77,12 @@ struct ws_sess {
     bool rx_active;              /* inside a multi-fragment message */
     bool rx_overflow, rx_binary;
     uint8_t min_level;
-    uint8_t res_mask;            /* bit per enum rv_res */
+    uint8_t res_mask;            /* bit per resolution slot (rv_ws.res_names) */
     uint16_t viol_mask;          /* bit per violation */
     uint64_t since;              /* requested since (snap_pending) */
     bool has_since;
     uint64_t cursor;             /* every alert <= cursor was sent or filtered out */
+    uint64_t hint;               /* absolute ring index of the entry after cursor (a guess) */
     uint8_t countries[(WS_NCOUNTRY + 7) / 8];
     struct ws_msg out;           /* large message being sent in fragments */
     size_t out_off;
@@ -144,11 +146,14 @@ struct rv_ws {
     /* lws thread: hub state */
     struct ws_alert *ring;       /* alert_ring entries, oldest at ring_head */
     size_t ring_cap, ring_head, ring_n;
+    uint64_t ring_evicted;       /* entries dropped from the ring so far */
     uint64_t base;               /* every alert with seq in (base, last] is in the ring */
     uint64_t last;               /* last alert seq known */
     struct ws_alert *open;       /* open alerts (not resolved), for snapshots */
     size_t open_n, open_cap;
     struct ws_msg cells[WS_NCELL]; /* latest {"type":"cell"} per country x violation x res */
+    char res_names[WS_RES_SLOTS][8]; /* resolution of each slot, filled as seen */
+    int n_res;
     struct ws_sess *sessions;
     unsigned n_sess;
 
