@@ -19,7 +19,7 @@
  * dashboard-phone.png (390 px wide).
  *
  * Env: RV_BUILD_DIR (rightsviewd, rvctl), RV_SOURCE_DIR (default: the
- * checkout this file is in). Run: node tests/browser/dashboard.test.mjs
+ * checkout this file is in). Run: node tests/e2e_dashboard.mjs
  * (ctest runs it once it is named tests/e2e_*.mjs; it needs
  * tests/browser/publish.py and `npm ci` in web/, which it runs through
  * scripts/build-web.sh).
