@@ -24,6 +24,7 @@
 #include "ws_int.h"
 
 #define CHUNK_BYTES 16384
+#define EVENTS_SCAN 4096 /* log records read per writable callback */
 #define EVENTS_DEFAULT_LIMIT 10000
 #define EVENTS_MAX_LIMIT 10000000
 #define ALERTS_DEFAULT_LIMIT 1000
@@ -436,8 +437,22 @@ static void csv_field(struct ws_buf *b, const char *s, bool text)
 
 struct ev_ctx {
     struct ws_http *h;
-    size_t n;
+    size_t scanned;
+    bool stopped;
 };
+
+static bool ev_match(const struct ws_http *h, const struct rv_event *ev)
+{
+    if (h->country[0] && strcmp(h->country, ev->country) != 0)
+        return false;
+    if (h->violation >= 0 && h->violation != ev->violation)
+        return false;
+    if (h->source[0] && strcmp(h->source, ev->source) != 0)
+        return false;
+    if ((h->from || h->to) && (ev->time_ms < h->from || ev->time_ms >= h->to))
+        return false;
+    return true;
+}
 
 static int ev_cb(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
 {
@@ -446,8 +461,10 @@ static int ev_cb(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_eve
     struct ws_buf *b = &h->body;
 
     (void)ingest_ms;
-    c->n++;
+    c->scanned++;
     h->cursor = seq;
+    if (!ev_match(h, ev))
+        return 0;
     h->sent++;
     if (h->fmt == FMT_CSV) {
         char t[32];
@@ -498,7 +515,8 @@ static int ev_cb(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_eve
         free(txt);
     }
     h->first = false;
-    return b->oom || b->len >= CHUNK_BYTES;
+    c->stopped = b->oom || b->len >= CHUNK_BYTES || h->sent >= h->limit;
+    return c->stopped;
 }
 
 struct al_ctx {
@@ -572,26 +590,12 @@ static int stream_fill(struct rv_ws *ws, struct ws_http *h)
     h->body.len = 0;
     h->off = 0;
     if (h->kind == RQ_EVENTS) {
-        struct rv_event_filter f = {0};
-        struct ev_ctx c = {h, 0};
-        size_t want = h->limit - h->sent;
-        if (want == 0) {
-            h->done = true;
-            if (h->fmt == FMT_JSON)
-                ws_buf_str(&h->body, "]}\n");
-            return h->body.oom ? -1 : 0;
-        }
-        f.country = h->country[0] ? h->country : NULL;
-        f.violation = h->violation;
-        f.source = h->source[0] ? h->source : NULL;
-        f.from_ms = h->from;
-        f.to_ms = h->to;
-        f.after_seq = h->cursor;
-        f.limit = want > 256 ? 256 : want;
-        rc = rv_store_read_events(ws->st, &f, ev_cb, &c, &err);
-        if (c.n < f.limit && h->body.len < CHUNK_BYTES)
-            h->done = true;
-        if (h->sent >= h->limit)
+        /* a bounded slice of the log per writable callback, filtered here,
+         * so a rare filter over a long log never stalls the service thread */
+        struct ev_ctx c = {h, 0, false};
+        if (h->sent < h->limit)
+            rc = rv_store_read_log(ws->st, h->cursor + 1, EVENTS_SCAN, ev_cb, &c, &err);
+        if ((!c.stopped && c.scanned < EVENTS_SCAN) || h->sent >= h->limit)
             h->done = true;
         if (h->done && h->fmt == FMT_JSON)
             ws_buf_str(&h->body, "]}\n");
