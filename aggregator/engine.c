@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "rv/agg.h"
+#include "engine_int.h"
 #include "rv/config.h"
 #include "rv/log.h"
 #include "rv/taxonomy.h"
@@ -35,6 +36,9 @@
 #define SEEN_MAX 16  /* distinct sources remembered per unit */
 #define TOP_MAX 5    /* evidence kept per unit */
 #define REF_MAX (RV_SOURCE_MAX + 1 + RV_ID_MAX + 1)
+#define SIG_MAX (RV_SOURCE_MAX + 40) /* signal name: "source/datasource" */
+#define SRCC_MAX 8   /* signal names remembered in front of the source map */
+#define NAT_SLOTS (26 * 26 * RV_VIOLATION_COUNT)
 
 /* ---------------------------------------------------------------- params */
 
@@ -268,10 +272,33 @@ static void strmap_free(struct strmap *m)
 
 /* -log10 of P(X >= x) for X ~ Poisson(lam), x real (the regularised lower
  * incomplete gamma P(x, lam), its continuous extension). 0 when x <= lam. */
-static double poisson_surprise(double x, double lam)
+#define LG_CACHE 64 /* lgamma(x + 1) kept for integer x below this */
+
+struct lgcache {
+    double v[LG_CACHE];
+    bool ok[LG_CACHE];
+};
+
+/* lgamma(x + 1): the same value lgamma_r gives, remembered for small
+ * integer x (counts of unit weight are integers). */
+static double lgamma1(struct lgcache *c, double x)
+{
+    int sg;
+
+    if (x >= 0 && x < LG_CACHE && x == (double)(int)x) {
+        int i = (int)x;
+        if (!c->ok[i]) {
+            c->v[i] = lgamma_r(x + 1.0, &sg);
+            c->ok[i] = true;
+        }
+        return c->v[i];
+    }
+    return lgamma_r(x + 1.0, &sg);
+}
+
+static double poisson_surprise(struct lgcache *c, double x, double lam)
 {
     double sum = 1.0, term = 1.0, lg;
-    int sg;
 
     if (!(x > lam) || lam <= 0)
         return 0.0;
@@ -282,7 +309,7 @@ static double poisson_surprise(double x, double lam)
         if (term < sum * 1e-12)
             break;
     }
-    lg = lgamma_r(x + 1.0, &sg);
+    lg = lgamma1(c, x);
     double lnp = -lam + x * log(lam) - lg + log(sum);
     if (lnp > 0)
         lnp = 0;
@@ -294,16 +321,33 @@ static double poisson_surprise(double x, double lam)
 /* Seasonal ring (same slot of the week over the past weeks) and, for the
  * first weeks, an EWMA per slot of the day (it knows the daily cycle after
  * a few days, where a plain EWMA would see every morning as a burst). */
+struct sday {       /* per slot of the day */
+    double mean;    /* EWMA */
+    double var;     /* EWM variance */
+    uint32_t n;     /* bins learnt (saturating) */
+};
+
 struct season {
-    float *ring;      /* slots x weeks */
-    uint8_t *fill;    /* per slot: values held (<= weeks) */
-    uint8_t *pos;     /* per slot: next write */
-    double *dmean;    /* per slot of the day: EWMA */
-    double *dvar;     /* per slot of the day: EWM variance */
-    uint32_t *dn;     /* per slot of the day: bins learnt (saturating) */
+    /* per slot of the week, one record of `stride` bytes (so that a bin
+     * touches one cache line): float ring[weeks], then uint8_t fill
+     * (values held, <= weeks) and uint8_t pos (next write) */
+    unsigned char *slot;
+    size_t stride;
+    struct sday *day;
     uint64_t nbins;   /* bins learnt */
     double level;     /* EWMA of every bin, one-week memory */
 };
+
+static float *s_ring(const struct season *s, size_t slot)
+{
+    return (float *)(void *)(s->slot + slot * s->stride);
+}
+
+/* [0] fill, [1] pos of SLOT; WEEKS: baseline_weeks */
+static uint8_t *s_fp(const struct season *s, size_t slot, size_t weeks)
+{
+    return s->slot + slot * s->stride + weeks * sizeof(float);
+}
 
 /* Weight, in weeks (or days) of slot history, of the series' overall level
  * when the slot baseline of a counted series is shrunk towards it: a slot
@@ -312,34 +356,25 @@ struct season {
 
 static int season_init(struct season *s, size_t slots, size_t dslots, size_t weeks)
 {
+    size_t need = weeks * sizeof(float) + 2;
+
     memset(s, 0, sizeof *s);
-    s->ring = calloc(slots * weeks, sizeof *s->ring);
-    s->fill = calloc(slots, 1);
-    s->pos = calloc(slots, 1);
-    s->dmean = calloc(dslots, sizeof *s->dmean);
-    s->dvar = calloc(dslots, sizeof *s->dvar);
-    s->dn = calloc(dslots, sizeof *s->dn);
-    if (s->ring == NULL || s->fill == NULL || s->pos == NULL || s->dmean == NULL ||
-        s->dvar == NULL || s->dn == NULL) {
-        free(s->ring);
-        free(s->fill);
-        free(s->pos);
-        free(s->dmean);
-        free(s->dvar);
-        free(s->dn);
+    s->stride = need <= 16 ? 16 : need <= 32 ? 32 : 64;
+    s->slot = aligned_alloc(64, (slots * s->stride + 63) / 64 * 64);
+    s->day = calloc(dslots, sizeof *s->day);
+    if (s->slot == NULL || s->day == NULL) {
+        free(s->slot);
+        free(s->day);
         return RV_ENOMEM;
     }
+    memset(s->slot, 0, slots * s->stride);
     return RV_OK;
 }
 
 static void season_release(struct season *s)
 {
-    free(s->ring);
-    free(s->fill);
-    free(s->pos);
-    free(s->dmean);
-    free(s->dvar);
-    free(s->dn);
+    free(s->slot);
+    free(s->day);
 }
 
 static void sort_small(double *v, size_t n)
@@ -355,8 +390,25 @@ static void sort_small(double *v, size_t n)
     }
 }
 
+#define CSWAP(a, b)                                                                                \
+    do {                                                                                           \
+        if (v[a] > v[b]) {                                                                         \
+            double t_ = v[a];                                                                      \
+            v[a] = v[b];                                                                           \
+            v[b] = t_;                                                                             \
+        }                                                                                          \
+    } while (0)
+
 static double median_small(double *v, size_t n)
 {
+    if (n == 4) { /* the default baseline_weeks: a sorting network, the same order */
+        CSWAP(0, 1);
+        CSWAP(2, 3);
+        CSWAP(0, 2);
+        CSWAP(1, 3);
+        CSWAP(1, 2);
+        return 0.5 * (v[1] + v[2]);
+    }
     sort_small(v, n);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -368,12 +420,13 @@ static bool season_get(const struct season *s, const struct rv_agg_params *p, si
                        size_t dslot, bool shrink, double *base, double *spread)
 {
     double m = 0;
-    size_t n = s->fill[slot];
-    double dsd = sqrt(s->dvar[dslot] > 0 ? s->dvar[dslot] : 0);
+    const struct sday *dy = &s->day[dslot];
+    size_t n = s_fp(s, slot, (size_t)p->weeks)[0];
+    double dsd = sqrt(dy->var > 0 ? dy->var : 0);
 
     if ((int64_t)n >= p->min_weeks) {
         double v[MAX_WEEKS], d[MAX_WEEKS], med;
-        const float *r = s->ring + slot * (size_t)p->weeks;
+        const float *r = s_ring(s, slot);
         for (size_t i = 0; i < n; i++)
             v[i] = r[i];
         med = median_small(v, n);
@@ -382,15 +435,15 @@ static bool season_get(const struct season *s, const struct rv_agg_params *p, si
         *base = med;
         *spread = 1.4826 * median_small(d, n);
         /* a median of few weeks can look tighter than the series is */
-        if (s->dn[dslot] >= 2 && dsd > *spread)
+        if (dy->n >= 2 && dsd > *spread)
             *spread = dsd;
     } else {
-        if (s->dn[dslot] == 0)
+        if (dy->n == 0)
             return false;
         double neff = (2 - p->ewma_alpha) / p->ewma_alpha;
-        *base = s->dmean[dslot];
+        *base = dy->mean;
         *spread = dsd;
-        n = s->dn[dslot] < neff ? s->dn[dslot] : (size_t)neff;
+        n = dy->n < neff ? dy->n : (size_t)neff;
     }
     if (shrink && s->nbins >= 24) {
         m = SHRINK_WEIGHT;
@@ -411,12 +464,14 @@ static bool season_get(const struct season *s, const struct rv_agg_params *p, si
 static void season_learn(struct season *s, const struct rv_agg_params *p, size_t slot,
                          size_t dslot, double x, double xe, bool ewma)
 {
-    float *r = s->ring + slot * (size_t)p->weeks;
+    float *r = s_ring(s, slot);
+    uint8_t *fp = s_fp(s, slot, (size_t)p->weeks);
+    struct sday *dy = &s->day[dslot];
 
-    r[s->pos[slot]] = (float)x;
-    s->pos[slot] = (uint8_t)((s->pos[slot] + 1) % p->weeks);
-    if (s->fill[slot] < p->weeks)
-        s->fill[slot]++;
+    r[fp[1]] = (float)x;
+    fp[1] = (uint8_t)((fp[1] + 1) % p->weeks);
+    if (fp[0] < p->weeks)
+        fp[0]++;
     if (!ewma) {
         s->nbins++;
         return;
@@ -426,16 +481,16 @@ static void season_learn(struct season *s, const struct rv_agg_params *p, size_t
     else
         s->level += (xe - s->level) * ((double)p->bin_s / WEEK_S);
     s->nbins++;
-    if (s->dn[dslot] == 0) {
-        s->dmean[dslot] = xe;
-        s->dvar[dslot] = 0;
+    if (dy->n == 0) {
+        dy->mean = xe;
+        dy->var = 0;
     } else {
-        double diff = xe - s->dmean[dslot], incr = p->ewma_alpha * diff;
-        s->dmean[dslot] += incr;
-        s->dvar[dslot] = (1 - p->ewma_alpha) * (s->dvar[dslot] + diff * incr);
+        double diff = xe - dy->mean, incr = p->ewma_alpha * diff;
+        dy->mean += incr;
+        dy->var = (1 - p->ewma_alpha) * (dy->var + diff * incr);
     }
-    if (s->dn[dslot] < UINT32_MAX)
-        s->dn[dslot]++;
+    if (dy->n < UINT32_MAX)
+        dy->n++;
 }
 
 /* ----------------------------------------------------------------- units */
@@ -473,35 +528,36 @@ struct evid {
 };
 
 struct unit {
-    char country[3];
-    uint8_t violation;
-    char *admin1;        /* NULL: national */
+    /* what every bin closing reads first */
     bool counted;        /* has had a counted event */
-    int64_t created;     /* bin index at creation */
     bool zero_past;      /* created after the engine warmed up: zeros before */
-    struct season s;     /* counted series (allocated when counted) */
-    struct cbin *open;   /* nopen */
+    uint8_t violation;
+    char country[3];
+    int level;
+    int down;            /* consecutive closed bins below the hold line */
+    int ntop;
     double cusum;
     double cscore;       /* counted score of the newest evaluation */
+    double score;
+    struct cbin *open;   /* nopen */
+    struct season s;     /* counted series (allocated when counted) */
+    struct probe *probes;
+    size_t nprobes;
+    char *admin1;        /* NULL: national */
     int64_t bl_bin;      /* baseline cache: bin (INT64_MIN: none) */
     bool bl_ok;
     double bl_base, bl_spread;
-    struct seen seen[SEEN_MAX];
-    int nseen;
-    struct probe *probes;
-    size_t nprobes;
-    /* alert */
-    int level;
-    int down;            /* consecutive closed bins below the hold line */
-    int64_t opened_ms;
-    double score;
-    struct evid top[TOP_MAX];
-    int ntop;
+    int64_t created;     /* bin index at creation */
+    int64_t opened_ms;   /* alert */
     /* cell */
     bool cell_dirty;
     int64_t cell_bin;    /* newest bin with data */
     uint32_t cell_n;
     double cell_x;
+    /* events */
+    struct seen seen[SEEN_MAX];
+    int nseen;
+    struct evid top[TOP_MAX];
 };
 
 struct rv_agg_engine {
@@ -526,6 +582,20 @@ struct rv_agg_engine {
     uint64_t alert_seq;
     struct rv_agg_engine_stats st;
     bool full_logged;
+    /* caches: they change no result, only how fast it comes */
+    struct lgcache lgc;
+    double log_ck;       /* log(p.cusum_k) */
+    uint32_t *nat;       /* national units by country letters and violation: index + 1 */
+    struct srccache {
+        size_t len;
+        uint16_t id;
+        char name[SIG_MAX];
+    } srcc[SRCC_MAX];
+    int nsrcc, srcc_next;
+    struct binpos {
+        int64_t bin;
+        size_t slot, dslot, o;
+    } bp[2];
 };
 
 static void unit_free(struct unit *u)
@@ -543,6 +613,8 @@ static void unit_free(struct unit *u)
     free(u->admin1);
     free(u);
 }
+
+static const struct binpos *binpos(struct rv_agg_engine *e, int64_t bin);
 
 int rv_agg_engine_new(const struct rv_agg_params *p, uint64_t last_alert_seq,
                       const struct rv_agg_sink *sink, struct rv_agg_engine **out)
@@ -565,6 +637,11 @@ int rv_agg_engine_new(const struct rv_agg_params *p, uint64_t last_alert_seq,
     e->alert_seq = last_alert_seq;
     e->clock_ms = INT64_MIN;
     e->first_ms = INT64_MAX;
+    e->log_ck = log(p->cusum_k);
+    e->bp[0].bin = 1; /* matches no bin of its parity: filled below */
+    e->bp[1].bin = 0;
+    binpos(e, 0);
+    binpos(e, 1);
     *out = e;
     return RV_OK;
 }
@@ -585,6 +662,7 @@ void rv_agg_engine_free(struct rv_agg_engine **ep)
     strmap_free(&e->unit_map);
     strmap_free(&e->source_map);
     strmap_free(&e->country_map);
+    free(e->nat);
     free(e);
     *ep = NULL;
 }
@@ -604,13 +682,20 @@ void rv_agg_engine_get_stats(const struct rv_agg_engine *e, struct rv_agg_engine
     out->countries = e->country_map.n;
 }
 
-static int source_id(struct rv_agg_engine *e, const char *name, uint16_t *id)
+/* Id of signal NAME (NUL-terminated, LEN bytes), created if new. */
+static int source_id(struct rv_agg_engine *e, const char *name, size_t len, uint16_t *id)
 {
     size_t v;
 
+    for (int i = 0; i < e->nsrcc; i++) {
+        if (e->srcc[i].len == len && memcmp(e->srcc[i].name, name, len) == 0) {
+            *id = e->srcc[i].id;
+            return RV_OK;
+        }
+    }
     if (strmap_get(&e->source_map, name, &v)) {
         *id = (uint16_t)v;
-        return RV_OK;
+        goto cache;
     }
     if (e->nsources >= 65535)
         return RV_ETOOBIG;
@@ -630,18 +715,43 @@ static int source_id(struct rv_agg_engine *e, const char *name, uint16_t *id)
         return RV_ENOMEM;
     }
     *id = (uint16_t)e->nsources++;
+cache:
+    if (len < SIG_MAX) {
+        struct srccache *c = &e->srcc[e->srcc_next];
+        c->len = len;
+        c->id = *id;
+        memcpy(c->name, name, len);
+        e->srcc_next = (e->srcc_next + 1) % SRCC_MAX;
+        if (e->nsrcc < SRCC_MAX)
+            e->nsrcc++;
+    }
     return RV_OK;
 }
 
+/* Slot of (COUNTRY, VIOLATION) in e->nat, or -1 (not two capitals). */
+static long nat_slot(const char *country, int violation)
+{
+    if (country[0] < 'A' || country[0] > 'Z' || country[1] < 'A' || country[1] > 'Z' ||
+        violation < 0 || violation >= RV_VIOLATION_COUNT)
+        return -1;
+    return ((long)(country[0] - 'A') * 26 + (country[1] - 'A')) * RV_VIOLATION_COUNT + violation;
+}
+
+/* The unit of (COUNTRY, VIOLATION, ADMIN1 of AL bytes; NULL: national),
+ * created if new. NULL when full or out of memory. */
 static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int violation,
-                             const char *admin1, int64_t bin)
+                             const char *admin1, size_t al, int64_t bin)
 {
     char key[8 + RV_ADMIN1_MAX + 1];
     size_t v;
     struct unit *u;
+    long ns = admin1 == NULL ? nat_slot(country, violation) : -1;
 
+    if (ns >= 0 && e->nat != NULL && e->nat[ns] != 0)
+        return e->units[e->nat[ns] - 1];
+    if (al > RV_ADMIN1_MAX)
+        al = RV_ADMIN1_MAX;
     /* "CC" violation-byte admin1: built by hand, this runs for every event */
-    size_t al = admin1 ? strlen(admin1) : 0;
     memcpy(key, country, 2);
     key[2] = (char)('A' + violation);
     memcpy(key + 3, admin1 ? admin1 : "", al);
@@ -662,6 +772,8 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
         e->units = nu;
         e->capunits = nc;
     }
+    if (ns >= 0 && e->nat == NULL && (e->nat = calloc(NAT_SLOTS, sizeof *e->nat)) == NULL)
+        return NULL;
     u = calloc(1, sizeof *u);
     if (u == NULL)
         return NULL;
@@ -679,13 +791,15 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
         u->open[i].x = 0;
         u->open[i].n = 0;
     }
-    if (admin1 != NULL && (u->admin1 = strdup(admin1)) == NULL)
+    if (admin1 != NULL && (u->admin1 = strndup(admin1, al)) == NULL)
         goto fail;
     if (!strmap_get(&e->country_map, country, &v) &&
         strmap_put(&e->country_map, country, 0) != RV_OK)
         goto fail;
     if (strmap_put(&e->unit_map, key, e->nunits) != RV_OK)
         goto fail;
+    if (ns >= 0)
+        e->nat[ns] = (uint32_t)e->nunits + 1;
     e->units[e->nunits++] = u;
     return u;
 fail:
@@ -710,11 +824,11 @@ static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
         if (w > e->p.weeks)
             w = e->p.weeks;
         for (size_t k = 0; k < e->slots; k++) {
-            u->s.fill[k] = (uint8_t)w;
-            u->s.pos[k] = (uint8_t)(w % e->p.weeks);
+            s_fp(&u->s, k, (size_t)e->p.weeks)[0] = (uint8_t)w;
+            s_fp(&u->s, k, (size_t)e->p.weeks)[1] = (uint8_t)(w % e->p.weeks);
         }
         for (size_t k = 0; k < e->dslots; k++)
-            u->s.dn[k] = (uint32_t)(past / (int64_t)e->dslots > 0 ? past / (int64_t)e->dslots : 1);
+            u->s.day[k].n = (uint32_t)(past / (int64_t)e->dslots > 0 ? past / (int64_t)e->dslots : 1);
         u->s.nbins = (uint64_t)past;
     }
     return RV_OK;
@@ -751,26 +865,44 @@ static struct probe *unit_probe(struct rv_agg_engine *e, struct unit *u, uint16_
     return pr;
 }
 
-static size_t slot_of(const struct rv_agg_engine *e, int64_t bin)
+static size_t mod_of(int64_t bin, size_t n)
 {
-    int64_t s = bin % (int64_t)e->slots;
-    return (size_t)(s < 0 ? s + (int64_t)e->slots : s);
+    int64_t s = bin % (int64_t)n;
+    return (size_t)(s < 0 ? s + (int64_t)n : s);
 }
 
-static size_t dslot_of(const struct rv_agg_engine *e, int64_t bin)
+/* Positions of BIN (slot of the week, of the day, open bin), remembered
+ * for the last two bins: a closing asks for them once per unit. */
+static const struct binpos *binpos(struct rv_agg_engine *e, int64_t bin)
 {
-    int64_t s = bin % (int64_t)e->dslots;
-    return (size_t)(s < 0 ? s + (int64_t)e->dslots : s);
+    struct binpos *bp = &e->bp[bin & 1];
+
+    if (bp->bin != bin) {
+        bp->slot = mod_of(bin, e->slots);
+        bp->dslot = mod_of(bin, e->dslots);
+        bp->o = mod_of(bin, e->nopen);
+        bp->bin = bin;
+    }
+    return bp;
 }
 
-static size_t open_of(const struct rv_agg_engine *e, int64_t bin)
+static size_t slot_of(struct rv_agg_engine *e, int64_t bin)
 {
-    int64_t s = bin % (int64_t)e->nopen;
-    return (size_t)(s < 0 ? s + (int64_t)e->nopen : s);
+    return binpos(e, bin)->slot;
+}
+
+static size_t dslot_of(struct rv_agg_engine *e, int64_t bin)
+{
+    return binpos(e, bin)->dslot;
+}
+
+static size_t open_of(struct rv_agg_engine *e, int64_t bin)
+{
+    return binpos(e, bin)->o;
 }
 
 /* Baseline of the counted series of U for BIN. False while warming up. */
-static bool counted_baseline(const struct rv_agg_engine *e, struct unit *u, int64_t bin,
+static bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bin,
                              double *base, double *spread)
 {
     if (!u->counted)
@@ -788,17 +920,17 @@ static bool counted_baseline(const struct rv_agg_engine *e, struct unit *u, int6
     return u->bl_ok;
 }
 
-static double counted_score(const struct rv_agg_engine *e, double x, double base, double spread)
+static double counted_score(struct rv_agg_engine *e, double x, double base, double spread)
 {
     double lam = base + e->p.spread_k * spread;
 
     if (lam < e->p.lambda_min)
         lam = e->p.lambda_min;
-    return poisson_surprise(x, lam);
+    return poisson_surprise(&e->lgc, x, lam);
 }
 
 /* Keeps the TOP_MAX heaviest events (ties: older seq first). */
-static void evidence_add(struct unit *u, double w, uint64_t seq, const struct rv_event *ev)
+static void evidence_add(struct unit *u, double w, uint64_t seq, const struct rv_event_view *ev)
 {
     int i;
 
@@ -815,7 +947,20 @@ static void evidence_add(struct unit *u, double w, uint64_t seq, const struct rv
     }
     u->top[i].w = w;
     u->top[i].seq = seq;
-    snprintf(u->top[i].ref, sizeof u->top[i].ref, "%s/%s", ev->source, ev->id);
+    /* "source/id", as snprintf "%s/%s" would (strings hold no NUL) */
+    {
+        char *r = u->top[i].ref;
+        size_t sl = ev->source_len < REF_MAX - 1 ? ev->source_len : REF_MAX - 1;
+        size_t il = ev->id_len < REF_MAX - 2 - sl ? ev->id_len : REF_MAX - 2 - sl;
+        memcpy(r, ev->source, sl);
+        if (sl < REF_MAX - 1) {
+            r[sl] = '/';
+            memcpy(r + sl + 1, ev->id, il);
+            r[sl + 1 + il] = '\0';
+        } else {
+            r[sl] = '\0';
+        }
+    }
     u->ntop++;
 }
 
@@ -1006,7 +1151,15 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
         struct cbin *cb = &u->open[open_of(e, bin)];
         double x = cb->idx == bin ? cb->x : 0;
 
-        if (counted_baseline(e, u, bin, &base, &spread)) {
+        if (x == 0 && u->cusum == 0) {
+            /* The common quiet bin, in short: with no count the CUSUM
+             * step below is negative, so a CUSUM at 0 stays at 0; the
+             * Poisson score of 0 is 0; what is learnt is x itself (the
+             * winsorising cap is positive). The same state as the long
+             * way, without the baseline. */
+            u->cscore = 0;
+            season_learn(&u->s, &e->p, slot, dslot, x, x, true);
+        } else if (counted_baseline(e, u, bin, &base, &spread)) {
             double floor = base > e->p.lambda_min ? base : e->p.lambda_min;
             double sd = spread > sqrt(floor) ? spread : sqrt(floor);
             /* Poisson CUSUM for a shift from lam0 to cusum_k x lam0: the
@@ -1015,7 +1168,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
              * at half of cusum_h: one spike is the Poisson test's
              * business; CUSUM is for a sustained shift. */
             double lam0 = floor, phi = spread * spread / lam0;
-            double inc = (x * log(e->p.cusum_k) - lam0 * (e->p.cusum_k - 1)) / (phi > 1 ? phi : 1);
+            double inc = (x * e->log_ck - lam0 * (e->p.cusum_k - 1)) / (phi > 1 ? phi : 1);
             u->cusum += inc > e->p.cusum_h / 2 ? e->p.cusum_h / 2 : inc;
             if (u->cusum < 0)
                 u->cusum = 0;
@@ -1089,16 +1242,32 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
     int rc;
 
     while (e->closed < target) {
-        for (size_t i = 0; i < e->nunits; i++)
+        const struct binpos *bp = binpos(e, e->closed);
+        size_t n = e->nunits;
+        for (size_t i = 0; i < n; i++) {
+            /* what the closings a few units on will read, asked for now:
+             * 600 series do not stay in the cache from one bin to the
+             * next */
+            if (i + 8 < n)
+                __builtin_prefetch(e->units[i + 8]);
+            if (i + 4 < n) {
+                const struct unit *nu = e->units[i + 4];
+                __builtin_prefetch(&nu->open[bp->o]);
+                if (nu->counted) {
+                    __builtin_prefetch(nu->s.slot + bp->slot * nu->s.stride);
+                    __builtin_prefetch(&nu->s.day[bp->dslot]);
+                }
+            }
             if ((rc = close_unit_bin(e, e->units[i], e->closed)) != RV_OK)
                 return rc;
+        }
         e->closed++;
     }
     return RV_OK;
 }
 
 static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
-                     const struct rv_event *ev, uint16_t src, int64_t bin)
+                     const struct rv_event_view *ev, uint16_t src, int64_t bin)
 {
     size_t o = open_of(e, bin);
 
@@ -1132,7 +1301,9 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
     }
     if (unit_make_counted(e, u) != RV_OK)
         return RV_ENOMEM;
-    double w = ev->confidence * (ev->severity / 3.0) * (1.0 + log10((double)(ev->count ? ev->count : 1)));
+    /* log10(1) is 0: skipped for the usual count of one */
+    double w = ev->confidence * (ev->severity / 3.0) *
+               (ev->count > 1 ? 1.0 + log10((double)ev->count) : 1.0);
     struct cbin *cb = &u->open[o];
     if (cb->idx != bin) {
         cb->idx = bin;
@@ -1187,27 +1358,49 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
 /* The signal source of a probe: its feed, and the datasource when the
  * feed says which (IODA: attrs {"datasource":"bgp"}), since the signals of
  * one feed (BGP, active probing, telescope) have their own units and are
- * independent witnesses: "ioda/bgp". */
-static const char *signal_name(const struct rv_event *ev, char *buf, size_t cap)
+ * independent witnesses: "ioda/bgp". Written to BUF (SIG_MAX bytes, NUL
+ * terminated); returns its length. */
+static size_t signal_name(const struct rv_event_view *ev, bool probe, char *buf)
 {
     static const char key[] = "\"datasource\":\"";
-    const char *p, *q;
+    const size_t kl = sizeof key - 1;
+    size_t sl = ev->source_len < RV_SOURCE_MAX ? ev->source_len : RV_SOURCE_MAX;
+    const char *a = ev->attrs, *p = NULL, *q, *end;
 
-    if (ev->attrs == NULL || (p = strstr(ev->attrs, key)) == NULL)
-        return ev->source;
-    p += sizeof key - 1;
-    q = strchr(p, '"');
+    memcpy(buf, ev->source, sl);
+    buf[sl] = '\0';
+    if (!probe || a == NULL)
+        return sl;
+    /* attrs is a C string to the engine: it ends at a NUL, if any */
+    end = memchr(a, '\0', ev->attrs_len);
+    if (end == NULL)
+        end = a + ev->attrs_len;
+    for (const char *c = a; (size_t)(end - c) >= kl; c++) {
+        c = memchr(c, key[0], (size_t)(end - c) - kl + 1);
+        if (c == NULL)
+            break;
+        if (memcmp(c, key, kl) == 0) {
+            p = c + kl;
+            break;
+        }
+    }
+    if (p == NULL)
+        return sl;
+    q = memchr(p, '"', (size_t)(end - p));
     if (q == NULL || q == p || q - p > 32)
-        return ev->source;
-    snprintf(buf, cap, "%s/%.*s", ev->source, (int)(q - p), p);
-    return buf;
+        return sl;
+    buf[sl] = '/';
+    memcpy(buf + sl + 1, p, (size_t)(q - p));
+    buf[sl + 1 + (size_t)(q - p)] = '\0';
+    return sl + 1 + (size_t)(q - p);
 }
 
-int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_event *ev)
+int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct rv_event_view *ev)
 {
-    char sig[RV_SOURCE_MAX + 40];
+    char sig[SIG_MAX];
     int64_t bin = floor_div(ev->time_ms, e->bin_ms);
     uint16_t src;
+    size_t sigl;
     struct unit *u;
     int rc;
 
@@ -1228,27 +1421,25 @@ int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_ev
         e->st.late++;
         if ((e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
             rv_log_warn("agg",
-                        "late event dropped source=%s id=%s time_ms=%lld watermark_bin_ms=%lld "
+                        "late event dropped source=%.*s id=%.*s time_ms=%lld watermark_bin_ms=%lld "
                         "late_total=%llu",
-                        ev->source, ev->id, (long long)ev->time_ms,
-                        (long long)(e->closed * e->bin_ms), (unsigned long long)e->st.late);
+                        (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
+                        (long long)ev->time_ms, (long long)(e->closed * e->bin_ms),
+                        (unsigned long long)e->st.late);
         return RV_OK;
     }
-    if ((rc = source_id(e,
-                        ev->kind == RV_KIND_PROBE && ev->has_value
-                            ? signal_name(ev, sig, sizeof sig)
-                            : ev->source,
-                        &src)) != RV_OK)
+    sigl = signal_name(ev, ev->kind == RV_KIND_PROBE && ev->has_value, sig);
+    if ((rc = source_id(e, sig, sigl, &src)) != RV_OK)
         return rc;
-    u = unit_get(e, ev->country, ev->violation, NULL, bin);
+    u = unit_get(e, ev->country, ev->violation, NULL, 0, bin);
     if (u == NULL) {
         e->st.ignored++;
         return e->full_logged ? RV_OK : RV_ENOMEM;
     }
     if ((rc = add_event(e, u, seq, ev, src, bin)) != RV_OK)
         return rc;
-    if (e->p.admin1 && ev->admin1[0] != '\0') {
-        u = unit_get(e, ev->country, ev->violation, ev->admin1, bin);
+    if (e->p.admin1 && ev->admin1_len > 0) {
+        u = unit_get(e, ev->country, ev->violation, ev->admin1, ev->admin1_len, bin);
         if (u == NULL) {
             e->st.ignored++;
             return e->full_logged ? RV_OK : RV_ENOMEM;
@@ -1257,6 +1448,38 @@ int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_ev
             return rc;
     }
     return RV_OK;
+}
+
+int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_event *ev)
+{
+    struct rv_event_view v;
+
+    memset(&v, 0, sizeof v);
+    v.kind = ev->kind;
+    v.violation = ev->violation;
+    v.severity = ev->severity;
+    memcpy(v.country, ev->country, 3);
+    v.has_value = ev->has_value;
+    v.has_geo = ev->has_geo;
+    v.time_ms = ev->time_ms;
+    v.count = ev->count;
+    v.confidence = ev->confidence;
+    v.value = ev->value;
+    v.lat = ev->lat;
+    v.lon = ev->lon;
+    v.source = ev->source;
+    v.source_len = strlen(ev->source);
+    v.id = ev->id;
+    v.id_len = strlen(ev->id);
+    v.admin1 = ev->admin1;
+    v.admin1_len = strlen(ev->admin1);
+    v.title = ev->title;
+    v.title_len = ev->title ? strlen(ev->title) : 0;
+    v.url = ev->url;
+    v.url_len = ev->url ? strlen(ev->url) : 0;
+    v.attrs = ev->attrs;
+    v.attrs_len = ev->attrs ? strlen(ev->attrs) : 0;
+    return rv_agg_engine_push_view(e, seq, &v);
 }
 
 int rv_agg_engine_cells(struct rv_agg_engine *e,

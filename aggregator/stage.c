@@ -40,6 +40,8 @@
 #include "rv/timeutil.h"
 #include "rv/writer.h"
 
+#include "engine_int.h"
+
 #define CURSOR_NAME "aggregator"
 #define CHUNK 4096 /* log records per read txn */
 
@@ -106,14 +108,14 @@ struct readctx {
     int rc;
 };
 
-static int on_log(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+static int on_log(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event_view *ev)
 {
     struct readctx *c = arg;
 
     (void)ingest_ms;
     if (c->upto && seq > c->upto)
         return 1;
-    c->rc = rv_agg_engine_push(c->a->eng, seq, ev);
+    c->rc = rv_agg_engine_push_view(c->a->eng, seq, ev);
     if (c->rc != RV_OK)
         return 1;
     c->a->processed = seq;
@@ -127,7 +129,7 @@ static int read_chunk(struct rv_agg *a, uint64_t upto, size_t *n)
 {
     struct readctx c = {a, upto, 0, RV_OK};
     struct rv_errbuf err = {0};
-    int rc = rv_store_read_log(a->st, a->processed + 1, CHUNK, on_log, &c, &err);
+    int rc = rv_store_read_log_view(a->st, a->processed + 1, CHUNK, on_log, &c, &err);
 
     *n = c.n;
     if (rc != RV_OK) {
@@ -430,12 +432,12 @@ struct replayctx {
     int rc;
 };
 
-static int on_replay(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+static int on_replay(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event_view *ev)
 {
     struct replayctx *c = arg;
 
     (void)ingest_ms;
-    c->rc = rv_agg_engine_push(c->e, seq, ev);
+    c->rc = rv_agg_engine_push_view(c->e, seq, ev);
     c->next = seq + 1;
     c->n++;
     return c->rc != RV_OK;
@@ -452,7 +454,7 @@ int rv_agg_replay(struct rv_store *st, const struct rv_agg_params *p, const stru
     do {
         c.n = 0;
         /* chunks keep each read txn short */
-        rc = rv_store_read_log(st, c.next, CHUNK, on_replay, &c, err);
+        rc = rv_store_read_log_view(st, c.next, CHUNK, on_replay, &c, err);
         if (rc == RV_OK && c.rc != RV_OK)
             rc = rv_err_set(err, c.rc, "aggregator: %s", rv_strerror(c.rc));
     } while (rc == RV_OK && c.n == CHUNK);

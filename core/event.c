@@ -670,3 +670,58 @@ corrupt:
     rv_event_release(ev);
     return RV_ECORRUPT;
 }
+
+/* Points *S at a u16-length string of R (*n its length), or NULL when
+ * empty and NULL_EMPTY. False if it does not fit or N >= CAP (CAP 0: no
+ * cap). */
+static bool view_str16(struct rd *r, size_t cap, bool null_empty, const char **s, size_t *n)
+{
+    uint16_t l;
+
+    if (!get(r, &l, 2) || (size_t)(r->end - r->p) < l || (cap && l >= cap))
+        return false;
+    *s = l == 0 && null_empty ? NULL : (const char *)r->p;
+    *n = l;
+    r->p += l;
+    return true;
+}
+
+int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v)
+{
+    struct rd r = {buf, (const unsigned char *)buf + len};
+    unsigned char fx[ENC_FIXED];
+    uint8_t flags;
+    uint32_t alen;
+
+    if (!get(&r, fx, ENC_FIXED) || fx[0] != ENC_VERSION)
+        return RV_ECORRUPT;
+    /* the layout of rv_event_encode */
+    v->kind = fx[1];
+    v->violation = fx[2];
+    v->severity = fx[3];
+    v->country[0] = (char)fx[4];
+    v->country[1] = (char)fx[5];
+    v->country[2] = '\0';
+    flags = fx[6];
+    v->has_value = flags & 1;
+    v->has_geo = (flags & 2) != 0;
+    memcpy(&v->time_ms, fx + 8, 8);
+    memcpy(&v->count, fx + 16, 4);
+    memcpy(&v->confidence, fx + 20, 8);
+    memcpy(&v->value, fx + 28, 8);
+    memcpy(&v->lat, fx + 36, 8);
+    memcpy(&v->lon, fx + 44, 8);
+    if (!view_str16(&r, RV_SOURCE_MAX + 1, false, &v->source, &v->source_len) ||
+        !view_str16(&r, RV_ID_MAX + 1, false, &v->id, &v->id_len) ||
+        !view_str16(&r, RV_ADMIN1_MAX + 1, false, &v->admin1, &v->admin1_len) ||
+        !view_str16(&r, 0, true, &v->title, &v->title_len) ||
+        !view_str16(&r, 0, true, &v->url, &v->url_len))
+        return RV_ECORRUPT;
+    if (!get(&r, &alen, 4) || (size_t)(r.end - r.p) != alen)
+        return RV_ECORRUPT;
+    v->attrs = alen ? (const char *)r.p : NULL;
+    v->attrs_len = alen;
+    if (v->kind >= RV_KIND_COUNT || v->violation >= RV_VIOLATION_COUNT)
+        return RV_ECORRUPT;
+    return RV_OK;
+}

@@ -1320,6 +1320,44 @@ int rv_store_read_log(struct rv_store *st, uint64_t from_seq, size_t max, rv_log
     return scan_log(st, from_seq, max, NULL, cb, arg, err);
 }
 
+int rv_store_read_log_view(struct rv_store *st, uint64_t from_seq, size_t max, rv_log_view_cb cb,
+                           void *arg, struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    unsigned char kb[8];
+    MDB_val k = {8, kb}, v;
+    size_t n = 0;
+    int mrc, rc;
+
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_log, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "log");
+    }
+    be64(kb, from_seq);
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct rv_event_view ev;
+        int64_t ing;
+        uint64_t seq = get_be64(k.mv_data);
+        if (v.mv_size < LOG_HDR ||
+            rv_event_decode_view((char *)v.mv_data + LOG_HDR, v.mv_size - LOG_HDR, &ev)) {
+            rc = rv_err_set(err, RV_ECORRUPT, "store: log record %llu is corrupt",
+                            (unsigned long long)seq);
+            break;
+        }
+        memcpy(&ing, v.mv_data, 8);
+        n++;
+        if (cb(arg, seq, ing, &ev) || (max && n >= max))
+            break;
+    }
+    mdb_cursor_close(c);
+    rd_end(st, txn);
+    return rc;
+}
+
 int rv_store_read_events(struct rv_store *st, const struct rv_event_filter *f, rv_log_cb cb,
                          void *arg, struct rv_errbuf *err)
 {

@@ -99,6 +99,42 @@ size_t rv_event_encoded_size(const struct rv_event *ev);
 int rv_event_encode(const struct rv_event *ev, void *buf, size_t cap);
 int rv_event_decode(const void *buf, size_t len, struct rv_event *ev);
 
+/* A log record decoded without copying: the fixed fields by value, the
+ * strings as pointers into the encoded buffer with their lengths (not
+ * NUL-terminated). Borrowed: valid only as long as that buffer is (for a
+ * store reader, during the callback). Absent title, url, attrs: NULL, 0.
+ * source, id and admin1 are never NULL (admin1_len 0: national). */
+struct rv_event_view {
+    uint8_t kind;
+    uint8_t violation;
+    uint8_t severity;
+    char country[3]; /* NUL-terminated copy */
+    bool has_value;
+    bool has_geo;
+    int64_t time_ms;
+    uint32_t count;
+    double confidence;
+    double value;
+    double lat, lon;
+    const char *source;
+    size_t source_len;
+    const char *id;
+    size_t id_len;
+    const char *admin1;
+    size_t admin1_len;
+    const char *title;
+    size_t title_len;
+    const char *url;
+    size_t url_len;
+    const char *attrs;
+    size_t attrs_len;
+};
+
+/* Same checks as rv_event_decode(), nothing allocated: fills V with
+ * pointers into BUF (LEN bytes), which must outlive the use of V.
+ * Errors: RV_ECORRUPT (V unspecified). */
+int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v);
+
 /* Name of kind K ("probe"), or NULL. rv_kind_from_name: -1 if unknown. */
 const char *rv_kind_name(int k);
 int rv_kind_from_name(const char *name);

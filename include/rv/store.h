@@ -150,6 +150,15 @@ int rv_store_read_overview(struct rv_store *st, int res, rv_bin_cb cb, void *arg
 int rv_store_read_log(struct rv_store *st, uint64_t from_seq, size_t max, rv_log_cb cb, void *arg,
                       struct rv_errbuf *err);
 
+/* Same as rv_store_read_log, without copying: EV points into the
+ * store's map (see struct rv_event_view in rv/event.h) and is valid only
+ * during the callback; nothing is allocated per record. For hot readers
+ * (the aggregator's replay). */
+typedef int (*rv_log_view_cb)(void *arg, uint64_t seq, int64_t ingest_ms,
+                              const struct rv_event_view *ev);
+int rv_store_read_log_view(struct rv_store *st, uint64_t from_seq, size_t max, rv_log_view_cb cb,
+                           void *arg, struct rv_errbuf *err);
+
 struct rv_event_filter {
     const char *country;   /* NULL = any */
     int violation;         /* -1 = any */
