@@ -279,51 +279,74 @@ static int parse_time(const cJSON *j, int64_t *out, struct rv_errbuf *err)
     return RV_OK;
 }
 
-static const char *known_fields[] = {"id",    "kind",  "country", "violation", "time",
-                                     "count", "severity", "confidence", "value", "admin1",
-                                     "lat",   "lon",   "title",   "url",       "attrs", NULL};
+enum field {
+    F_ID, F_KIND, F_COUNTRY, F_VIOLATION, F_TIME, F_COUNT, F_SEVERITY, F_CONFIDENCE, F_VALUE,
+    F_ADMIN1, F_LAT, F_LON, F_TITLE, F_URL, F_ATTRS, F_NFIELDS
+};
 
-static bool is_known(const char *k)
+static const char *const field_names[F_NFIELDS] = {
+    "id",     "kind", "country", "violation", "time", "count", "severity", "confidence",
+    "value",  "admin1", "lat",   "lon",       "title", "url",  "attrs"};
+
+static int field_index(const char *k)
 {
-    for (int i = 0; known_fields[i]; i++)
-        if (strcmp(k, known_fields[i]) == 0)
-            return true;
-    return false;
+    for (int i = 0; i < F_NFIELDS; i++)
+        if (k[0] == field_names[i][0] && strcmp(k, field_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev,
                        struct rv_parse_info *info, struct rv_errbuf *err)
 {
-    const cJSON *j;
+    const cJSON *j, *f[F_NFIELDS] = {0};
     const char *where = NULL, *dup;
     double d;
     int rc, depth;
+    unsigned unknown = 0;
 
     rv_event_init(ev);
     if (!cJSON_IsObject(obj))
         return rv_err_set(err, RV_EINVAL, "event: must be a JSON object");
     if ((depth = json_depth(obj)) > RV_JSON_MAX_DEPTH)
         return rv_err_set(err, RV_EINVAL, "json: nesting deeper than %d", RV_JSON_MAX_DEPTH);
-    if ((dup = json_dup_key(obj)))
-        return rv_err_set(err, RV_EINVAL, "%.40s: duplicate key", dup);
+    /* One pass over the keys: known ones into their slot (a second one is a
+     * duplicate), unknown ones counted and dropped. */
+    for (j = obj->child; j; j = j->next) {
+        int fi = j->string ? field_index(j->string) : -1;
+        if (fi < 0) {
+            unknown++;
+            continue;
+        }
+        if (f[fi])
+            return rv_err_set(err, RV_EINVAL, "%.40s: duplicate key", j->string);
+        f[fi] = j;
+    }
+    if (unknown > 1) { /* duplicates among unknown keys too: the payload is ambiguous */
+        for (const cJSON *a = obj->child; a; a = a->next) {
+            if (!a->string || field_index(a->string) >= 0)
+                continue;
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (b->string && strcmp(a->string, b->string) == 0)
+                    return rv_err_set(err, RV_EINVAL, "%.40s: duplicate key", a->string);
+        }
+    }
     if (!json_all_finite(obj, &where))
         return rv_err_set(err, RV_EINVAL, "%.40s: number is not finite", where ? where : "json");
     if (!source || !*source || strlen(source) > RV_SOURCE_MAX)
         return rv_err_set(err, RV_EINVAL, "source: must be 1..%d bytes", RV_SOURCE_MAX);
     memcpy(ev->source, source, strlen(source) + 1);
-
-    for (j = obj->child; j; j = j->next)
-        if (!is_known(j->string) && info)
-            info->dropped_fields++;
+    if (info)
+        info->dropped_fields += unknown;
 
     /* id */
-    j = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    j = f[F_ID];
     if (!j)
         return rv_err_set(err, RV_EINVAL, "id: missing");
     if ((rc = get_string(j, "id", ev->id, sizeof(ev->id), err)))
         goto fail;
     /* kind */
-    j = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    j = f[F_KIND];
     if (!j) {
         rc = rv_err_set(err, RV_EINVAL, "kind: missing");
         goto fail;
@@ -335,7 +358,7 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
     }
     ev->kind = (uint8_t)rv_kind_from_name(j->valuestring);
     /* country */
-    j = cJSON_GetObjectItemCaseSensitive(obj, "country");
+    j = f[F_COUNTRY];
     if (!j) {
         rc = rv_err_set(err, RV_EINVAL, "country: missing");
         goto fail;
@@ -351,7 +374,7 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
     }
     memcpy(ev->country, j->valuestring, 3);
     /* violation */
-    j = cJSON_GetObjectItemCaseSensitive(obj, "violation");
+    j = f[F_VIOLATION];
     if (!j) {
         rc = rv_err_set(err, RV_EINVAL, "violation: missing");
         goto fail;
@@ -363,27 +386,27 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
     }
     ev->violation = (uint8_t)rv_violation_from_name(j->valuestring);
     /* time */
-    if ((rc = parse_time(cJSON_GetObjectItemCaseSensitive(obj, "time"), &ev->time_ms, err)))
+    if ((rc = parse_time(f[F_TIME], &ev->time_ms, err)))
         goto fail;
     /* numbers */
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "count"))) {
+    if ((j = f[F_COUNT])) {
         if ((rc = get_int(j, "count", 1, RV_COUNT_MAX, &d, err)))
             goto fail;
         ev->count = (uint32_t)d;
     }
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "severity"))) {
+    if ((j = f[F_SEVERITY])) {
         if ((rc = get_int(j, "severity", 1, 5, &d, err)))
             goto fail;
         ev->severity = (uint8_t)d;
     }
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "confidence"))) {
+    if ((j = f[F_CONFIDENCE])) {
         if (!cJSON_IsNumber(j) || !(j->valuedouble >= 0.0 && j->valuedouble <= 1.0)) {
             rc = rv_err_set(err, RV_EINVAL, "confidence: must be a number 0..1");
             goto fail;
         }
         ev->confidence = j->valuedouble;
     }
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "value")) && !cJSON_IsNull(j)) {
+    if ((j = f[F_VALUE]) && !cJSON_IsNull(j)) {
         if (!cJSON_IsNumber(j)) {
             rc = rv_err_set(err, RV_EINVAL, "value: must be a number");
             goto fail;
@@ -392,8 +415,8 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
         ev->value = j->valuedouble;
     }
     {
-        const cJSON *la = cJSON_GetObjectItemCaseSensitive(obj, "lat");
-        const cJSON *lo = cJSON_GetObjectItemCaseSensitive(obj, "lon");
+        const cJSON *la = f[F_LAT];
+        const cJSON *lo = f[F_LON];
         if (la && cJSON_IsNull(la))
             la = NULL;
         if (lo && cJSON_IsNull(lo))
@@ -417,17 +440,17 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
             ev->lon = lo->valuedouble;
         }
     }
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "admin1")) && !cJSON_IsNull(j)) {
+    if ((j = f[F_ADMIN1]) && !cJSON_IsNull(j)) {
         if ((rc = get_string(j, "admin1", ev->admin1, sizeof(ev->admin1), err)))
             goto fail;
     }
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "title")) &&
+    if ((j = f[F_TITLE]) &&
         (rc = get_heap_string(j, "title", RV_TITLE_MAX, &ev->title, err)))
         goto fail;
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "url")) &&
+    if ((j = f[F_URL]) &&
         (rc = get_heap_string(j, "url", RV_URL_MAX, &ev->url, err)))
         goto fail;
-    if ((j = cJSON_GetObjectItemCaseSensitive(obj, "attrs")) && !cJSON_IsNull(j)) {
+    if ((j = f[F_ATTRS]) && !cJSON_IsNull(j)) {
         int nkeys = cJSON_GetArraySize(j);
         if (!cJSON_IsObject(j)) {
             rc = rv_err_set(err, RV_EINVAL, "attrs: must be an object");
