@@ -327,26 +327,42 @@ struct sday {       /* per slot of the day */
     uint32_t n;     /* bins learnt (saturating) */
 };
 
+/* A season's records are strided: those of the counted series of all
+ * units lie in two engine arenas, slot-major (the records of one slot of
+ * the week, for every unit, side by side), so that closing a bin in every
+ * unit reads memory in order; a probe series owns its records. */
 struct season {
-    /* per slot of the week, one record of `stride` bytes (so that a bin
-     * touches one cache line): float ring[weeks], then uint8_t fill
-     * (values held, <= weeks) and uint8_t pos (next write) */
+    /* per slot of the week, at slot + k * sstep: float ring[weeks], then
+     * uint8_t fill (values held, <= weeks) and uint8_t pos (next write) */
     unsigned char *slot;
-    size_t stride;
-    struct sday *day;
-    uint64_t nbins;   /* bins learnt */
-    double level;     /* EWMA of every bin, one-week memory */
+    size_t sstep;
+    unsigned char *day; /* per slot of the day: a struct sday at day + k * dstep */
+    size_t dstep;
+    bool owned;         /* slot and day are its own allocations */
+    uint64_t nbins;     /* bins learnt */
+    double level;       /* EWMA of every bin, one-week memory */
 };
+
+/* Bytes of one slot record for WEEKS weeks. */
+static size_t srec_size(size_t weeks)
+{
+    return (weeks * sizeof(float) + 2 + 3) / 4 * 4;
+}
 
 static float *s_ring(const struct season *s, size_t slot)
 {
-    return (float *)(void *)(s->slot + slot * s->stride);
+    return (float *)(void *)(s->slot + slot * s->sstep);
 }
 
 /* [0] fill, [1] pos of SLOT; WEEKS: baseline_weeks */
 static uint8_t *s_fp(const struct season *s, size_t slot, size_t weeks)
 {
-    return s->slot + slot * s->stride + weeks * sizeof(float);
+    return s->slot + slot * s->sstep + weeks * sizeof(float);
+}
+
+static struct sday *s_day(const struct season *s, size_t dslot)
+{
+    return (struct sday *)(void *)(s->day + dslot * s->dstep);
 }
 
 /* Weight, in weeks (or days) of slot history, of the series' overall level
@@ -354,25 +370,27 @@ static uint8_t *s_fp(const struct season *s, size_t slot, size_t weeks)
  * seen a few times at low counts is a poor estimate on its own. */
 #define SHRINK_WEIGHT 2.0
 
+/* A season with its own records (a probe series). */
 static int season_init(struct season *s, size_t slots, size_t dslots, size_t weeks)
 {
-    size_t need = weeks * sizeof(float) + 2;
-
     memset(s, 0, sizeof *s);
-    s->stride = need <= 16 ? 16 : need <= 32 ? 32 : 64;
-    s->slot = aligned_alloc(64, (slots * s->stride + 63) / 64 * 64);
-    s->day = calloc(dslots, sizeof *s->day);
+    s->sstep = srec_size(weeks);
+    s->dstep = sizeof(struct sday);
+    s->slot = calloc(slots, s->sstep);
+    s->day = calloc(dslots, s->dstep);
     if (s->slot == NULL || s->day == NULL) {
         free(s->slot);
         free(s->day);
         return RV_ENOMEM;
     }
-    memset(s->slot, 0, slots * s->stride);
+    s->owned = true;
     return RV_OK;
 }
 
 static void season_release(struct season *s)
 {
+    if (!s->owned)
+        return;
     free(s->slot);
     free(s->day);
 }
@@ -413,14 +431,32 @@ static double median_small(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The parameters the baseline reads, with the quotients it needs
+ * computed once (the same values the expressions give each time). */
+struct seasonk {
+    const struct rv_agg_params *p;
+    double lvl_rate; /* (double)bin_s / WEEK_S */
+    double neff;     /* (2 - ewma_alpha) / ewma_alpha */
+    double keep;     /* 1 - ewma_alpha */
+};
+
+static void seasonk_init(struct seasonk *k, const struct rv_agg_params *p)
+{
+    k->p = p;
+    k->lvl_rate = (double)p->bin_s / WEEK_S;
+    k->neff = (2 - p->ewma_alpha) / p->ewma_alpha;
+    k->keep = 1 - p->ewma_alpha;
+}
+
 /* Baseline of SLOT (DSLOT its slot of the day): *base and *spread (a
  * robust standard deviation). Returns false when there is nothing to
  * compare with yet. */
-static bool season_get(const struct season *s, const struct rv_agg_params *p, size_t slot,
+static bool season_get(const struct season *s, const struct seasonk *k, size_t slot,
                        size_t dslot, bool shrink, double *base, double *spread)
 {
+    const struct rv_agg_params *p = k->p;
     double m = 0;
-    const struct sday *dy = &s->day[dslot];
+    const struct sday *dy = s_day(s, dslot);
     size_t n = s_fp(s, slot, (size_t)p->weeks)[0];
     double dsd = sqrt(dy->var > 0 ? dy->var : 0);
 
@@ -440,7 +476,7 @@ static bool season_get(const struct season *s, const struct rv_agg_params *p, si
     } else {
         if (dy->n == 0)
             return false;
-        double neff = (2 - p->ewma_alpha) / p->ewma_alpha;
+        double neff = k->neff;
         *base = dy->mean;
         *spread = dsd;
         n = dy->n < neff ? dy->n : (size_t)neff;
@@ -461,15 +497,16 @@ static bool season_get(const struct season *s, const struct rv_agg_params *p, si
 
 /* Learns X into the ring of SLOT and XE (X winsorised by the caller) into
  * the EWMA of DSLOT when EWMA. */
-static void season_learn(struct season *s, const struct rv_agg_params *p, size_t slot,
+static void season_learn(struct season *s, const struct seasonk *k, size_t slot,
                          size_t dslot, double x, double xe, bool ewma)
 {
+    const struct rv_agg_params *p = k->p;
     float *r = s_ring(s, slot);
     uint8_t *fp = s_fp(s, slot, (size_t)p->weeks);
-    struct sday *dy = &s->day[dslot];
+    struct sday *dy = s_day(s, dslot);
 
     r[fp[1]] = (float)x;
-    fp[1] = (uint8_t)((fp[1] + 1) % p->weeks);
+    fp[1] = (uint8_t)(fp[1] + 1 < p->weeks ? fp[1] + 1 : 0); /* pos < weeks */
     if (fp[0] < p->weeks)
         fp[0]++;
     if (!ewma) {
@@ -479,7 +516,7 @@ static void season_learn(struct season *s, const struct rv_agg_params *p, size_t
     if (s->nbins == 0)
         s->level = xe;
     else
-        s->level += (xe - s->level) * ((double)p->bin_s / WEEK_S);
+        s->level += (xe - s->level) * k->lvl_rate;
     s->nbins++;
     if (dy->n == 0) {
         dy->mean = xe;
@@ -487,7 +524,7 @@ static void season_learn(struct season *s, const struct rv_agg_params *p, size_t
     } else {
         double diff = xe - dy->mean, incr = p->ewma_alpha * diff;
         dy->mean += incr;
-        dy->var = (1 - p->ewma_alpha) * (dy->var + diff * incr);
+        dy->var = k->keep * (dy->var + diff * incr);
     }
     if (dy->n < UINT32_MAX)
         dy->n++;
@@ -548,6 +585,9 @@ struct unit {
     bool bl_ok;
     double bl_base, bl_spread;
     int64_t created;     /* bin index at creation */
+    size_t idx;          /* in e->units */
+    bool ps_ok;          /* Poisson score of (ps_x, ps_lam) is ps_v */
+    double ps_x, ps_lam, ps_v;
     int64_t opened_ms;   /* alert */
     /* cell */
     bool cell_dirty;
@@ -585,6 +625,13 @@ struct rv_agg_engine {
     /* caches: they change no result, only how fast it comes */
     struct lgcache lgc;
     double log_ck;       /* log(p.cusum_k) */
+    double hold_div;     /* 1 - p.hysteresis */
+    struct seasonk sk;
+    /* records of the counted series, slot-major: slot k of unit i at
+     * arena_slot + (k * arena_cap + i) * srec, day slot k at arena_day +
+     * (k * arena_cap + i) * sizeof(struct sday) */
+    unsigned char *arena_slot, *arena_day;
+    size_t arena_cap, srec;
     uint32_t *nat;       /* national units by country letters and violation: index + 1 */
     struct srccache {
         size_t len;
@@ -638,6 +685,9 @@ int rv_agg_engine_new(const struct rv_agg_params *p, uint64_t last_alert_seq,
     e->clock_ms = INT64_MIN;
     e->first_ms = INT64_MAX;
     e->log_ck = log(p->cusum_k);
+    e->srec = srec_size((size_t)p->weeks);
+    e->hold_div = 1.0 - p->hysteresis;
+    seasonk_init(&e->sk, &e->p);
     e->bp[0].bin = 1; /* matches no bin of its parity: filled below */
     e->bp[1].bin = 0;
     binpos(e, 0);
@@ -663,6 +713,8 @@ void rv_agg_engine_free(struct rv_agg_engine **ep)
     strmap_free(&e->source_map);
     strmap_free(&e->country_map);
     free(e->nat);
+    free(e->arena_slot);
+    free(e->arena_day);
     free(e);
     *ep = NULL;
 }
@@ -688,7 +740,8 @@ static int source_id(struct rv_agg_engine *e, const char *name, size_t len, uint
     size_t v;
 
     for (int i = 0; i < e->nsrcc; i++) {
-        if (e->srcc[i].len == len && memcmp(e->srcc[i].name, name, len) == 0) {
+        if (e->srcc[i].len == len && e->srcc[i].name[0] == name[0] &&
+            memcmp(e->srcc[i].name, name, len) == 0) {
             *id = e->srcc[i].id;
             return RV_OK;
         }
@@ -724,6 +777,41 @@ cache:
         e->srcc_next = (e->srcc_next + 1) % SRCC_MAX;
         if (e->nsrcc < SRCC_MAX)
             e->nsrcc++;
+    }
+    return RV_OK;
+}
+
+/* Doubles the arenas, keeping every record in place relative to its slot
+ * and unit, and points the counted units at their new records. */
+static int arena_grow(struct rv_agg_engine *e)
+{
+    size_t ncap = e->arena_cap ? e->arena_cap * 2 : 64;
+    size_t sd = sizeof(struct sday);
+    unsigned char *ns = calloc(e->slots * ncap, e->srec), *nd = calloc(e->dslots * ncap, sd);
+
+    if (ns == NULL || nd == NULL) {
+        free(ns);
+        free(nd);
+        return RV_ENOMEM;
+    }
+    for (size_t k = 0; k < e->slots && e->arena_cap; k++)
+        memcpy(ns + k * ncap * e->srec, e->arena_slot + k * e->arena_cap * e->srec,
+               e->arena_cap * e->srec);
+    for (size_t k = 0; k < e->dslots && e->arena_cap; k++)
+        memcpy(nd + k * ncap * sd, e->arena_day + k * e->arena_cap * sd, e->arena_cap * sd);
+    free(e->arena_slot);
+    free(e->arena_day);
+    e->arena_slot = ns;
+    e->arena_day = nd;
+    e->arena_cap = ncap;
+    for (size_t i = 0; i < e->nunits; i++) {
+        struct unit *u = e->units[i];
+        if (!u->counted)
+            continue;
+        u->s.sstep = ncap * e->srec;
+        u->s.slot = ns + u->idx * e->srec;
+        u->s.dstep = ncap * sd;
+        u->s.day = nd + u->idx * sd;
     }
     return RV_OK;
 }
@@ -774,12 +862,15 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
     }
     if (ns >= 0 && e->nat == NULL && (e->nat = calloc(NAT_SLOTS, sizeof *e->nat)) == NULL)
         return NULL;
+    if (e->nunits == e->arena_cap && arena_grow(e) != RV_OK)
+        return NULL;
     u = calloc(1, sizeof *u);
     if (u == NULL)
         return NULL;
     memcpy(u->country, country, 3);
     u->violation = (uint8_t)violation;
     u->created = bin;
+    u->idx = e->nunits;
     u->zero_past = e->closed - e->start_bin >= e->p.warmup_bins;
     u->cell_bin = INT64_MIN;
     u->bl_bin = INT64_MIN;
@@ -813,8 +904,12 @@ static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
 {
     if (u->counted)
         return RV_OK;
-    if (season_init(&u->s, e->slots, e->dslots, (size_t)e->p.weeks) != RV_OK)
-        return RV_ENOMEM;
+    /* its records in the arenas (zero: never used) */
+    memset(&u->s, 0, sizeof u->s);
+    u->s.sstep = e->arena_cap * e->srec;
+    u->s.slot = e->arena_slot + u->idx * e->srec;
+    u->s.dstep = e->arena_cap * sizeof(struct sday);
+    u->s.day = e->arena_day + u->idx * sizeof(struct sday);
     u->counted = true;
     if (u->zero_past) {
         /* The series had no events since the engine started: its past is
@@ -828,7 +923,7 @@ static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
             s_fp(&u->s, k, (size_t)e->p.weeks)[1] = (uint8_t)(w % e->p.weeks);
         }
         for (size_t k = 0; k < e->dslots; k++)
-            u->s.day[k].n = (uint32_t)(past / (int64_t)e->dslots > 0 ? past / (int64_t)e->dslots : 1);
+            s_day(&u->s, k)->n = (uint32_t)(past / (int64_t)e->dslots > 0 ? past / (int64_t)e->dslots : 1);
         u->s.nbins = (uint64_t)past;
     }
     return RV_OK;
@@ -911,7 +1006,7 @@ static bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bi
         return false;
     /* cached per bin: every event of an open bin asks for it again */
     if (u->bl_bin != bin) {
-        u->bl_ok = season_get(&u->s, &e->p, slot_of(e, bin), dslot_of(e, bin), true, &u->bl_base,
+        u->bl_ok = season_get(&u->s, &e->sk, slot_of(e, bin), dslot_of(e, bin), true, &u->bl_base,
                               &u->bl_spread);
         u->bl_bin = bin;
     }
@@ -920,13 +1015,23 @@ static bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bi
     return u->bl_ok;
 }
 
-static double counted_score(struct rv_agg_engine *e, double x, double base, double spread)
+static double counted_score(struct rv_agg_engine *e, struct unit *u, double x, double base,
+                            double spread)
 {
     double lam = base + e->p.spread_k * spread;
 
     if (lam < e->p.lambda_min)
         lam = e->p.lambda_min;
-    return poisson_surprise(&e->lgc, x, lam);
+    if (!(x > lam))
+        return 0.0; /* as poisson_surprise */
+    /* the closing of a bin asks again what its last event asked */
+    if (u->ps_ok && u->ps_x == x && u->ps_lam == lam)
+        return u->ps_v;
+    u->ps_v = poisson_surprise(&e->lgc, x, lam);
+    u->ps_x = x;
+    u->ps_lam = lam;
+    u->ps_ok = true;
+    return u->ps_v;
 }
 
 /* Keeps the TOP_MAX heaviest events (ties: older seq first). */
@@ -1124,7 +1229,7 @@ static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool c
     target = level_of(e, score);
     if (target > cap)
         target = cap;
-    hold = level_of(e, score / (1.0 - e->p.hysteresis));
+    hold = level_of(e, score / e->hold_div);
     if (hold > cap)
         hold = cap;
     u->score = score;
@@ -1158,7 +1263,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
              * winsorising cap is positive). The same state as the long
              * way, without the baseline. */
             u->cscore = 0;
-            season_learn(&u->s, &e->p, slot, dslot, x, x, true);
+            season_learn(&u->s, &e->sk, slot, dslot, x, x, true);
         } else if (counted_baseline(e, u, bin, &base, &spread)) {
             double floor = base > e->p.lambda_min ? base : e->p.lambda_min;
             double sd = spread > sqrt(floor) ? spread : sqrt(floor);
@@ -1173,15 +1278,15 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
             if (u->cusum < 0)
                 u->cusum = 0;
             double cs = u->cusum / e->p.cusum_h * e->p.threshold[2];
-            double ps = counted_score(e, x, base, spread);
+            double ps = counted_score(e, u, x, base, spread);
             u->cscore = ps > cs ? ps : cs;
             /* winsorise what the EWMA learns so that a burst does not
              * become the new normal at once */
             double cap = base + 3 * sd;
-            season_learn(&u->s, &e->p, slot, dslot, x, x > cap ? cap : x, true);
+            season_learn(&u->s, &e->sk, slot, dslot, x, x > cap ? cap : x, true);
         } else {
             u->cscore = 0;
-            season_learn(&u->s, &e->p, slot, dslot, x, x, true);
+            season_learn(&u->s, &e->sk, slot, dslot, x, x, true);
         }
         u->bl_bin = INT64_MIN;
         if (cb->idx == bin) {
@@ -1203,7 +1308,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
         }
         double v = pb->sum / pb->n, d = 0;
         bool ok = (int64_t)pr->s.nbins >= e->p.warmup_bins &&
-                  season_get(&pr->s, &e->p, slot, dslot, false, &base, &spread);
+                  season_get(&pr->s, &e->sk, slot, dslot, false, &base, &spread);
         if (ok) {
             if (u->violation == RV_V_INTERNET_SHUTDOWN) {
                 d = base > 0 ? (base - v) / base : 0;
@@ -1221,7 +1326,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
         }
         /* an outage is not learnt into the EWMA (the seasonal median
          * shrugs it off) */
-        season_learn(&pr->s, &e->p, slot, dslot, v, v, !(ok && d >= e->p.probe_drop_min));
+        season_learn(&pr->s, &e->sk, slot, dslot, v, v, !(ok && d >= e->p.probe_drop_min));
         pr->last_data = bin;
         pb->idx = INT64_MIN;
         pb->sum = 0;
@@ -1254,14 +1359,25 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
                 const struct unit *nu = e->units[i + 4];
                 __builtin_prefetch(&nu->open[bp->o]);
                 if (nu->counted) {
-                    __builtin_prefetch(nu->s.slot + bp->slot * nu->s.stride);
-                    __builtin_prefetch(&nu->s.day[bp->dslot]);
+                    __builtin_prefetch(nu->s.slot + bp->slot * nu->s.sstep);
+                    __builtin_prefetch(s_day(&nu->s, bp->dslot));
                 }
             }
             if ((rc = close_unit_bin(e, e->units[i], e->closed)) != RV_OK)
                 return rc;
         }
         e->closed++;
+        /* the events to come are mostly for the bin after: its records
+         * were last read a day (a week) ago */
+        if (e->arena_cap > 0) {
+            const struct binpos *np = binpos(e, e->closed);
+            const unsigned char *rs = e->arena_slot + np->slot * e->arena_cap * e->srec;
+            const unsigned char *rd = e->arena_day + np->dslot * e->arena_cap * sizeof(struct sday);
+            for (size_t off = 0; off < n * e->srec; off += 64)
+                __builtin_prefetch(rs + off);
+            for (size_t off = 0; off < n * sizeof(struct sday); off += 64)
+                __builtin_prefetch(rd + off);
+        }
     }
     return RV_OK;
 }
@@ -1293,7 +1409,7 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
         u->cell_dirty = true;
         /* probe evidence: how far below (or above) its baseline */
         double base, spread, w = 0;
-        if (season_get(&pr->s, &e->p, slot_of(e, bin), dslot_of(e, bin), false, &base, &spread) &&
+        if (season_get(&pr->s, &e->sk, slot_of(e, bin), dslot_of(e, bin), false, &base, &spread) &&
             base != 0)
             w = fabs(base - ev->value) / fabs(base);
         evidence_add(u, w, seq, ev);
@@ -1343,7 +1459,7 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
      * surprising can only grow */
     double base, spread;
     if (counted_baseline(e, u, bin, &base, &spread)) {
-        double ps = counted_score(e, cb->x, base, spread);
+        double ps = counted_score(e, u, cb->x, base, spread);
         if (ps > u->cscore) {
             double keep = u->cscore;
             u->cscore = ps;
