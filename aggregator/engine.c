@@ -740,8 +740,13 @@ static int source_id(struct rv_agg_engine *e, const char *name, size_t len, uint
     size_t v;
 
     for (int i = 0; i < e->nsrcc; i++) {
-        if (e->srcc[i].len == len && e->srcc[i].name[0] == name[0] &&
-            memcmp(e->srcc[i].name, name, len) == 0) {
+        const char *c = e->srcc[i].name;
+        size_t j = 0;
+        if (e->srcc[i].len != len)
+            continue;
+        while (j < len && c[j] == name[j]) /* short names: no call */
+            j++;
+        if (j == len) {
             *id = e->srcc[i].id;
             return RV_OK;
         }
@@ -1216,6 +1221,15 @@ static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool c
     bool country_probe = false;
     int n, cap, target, hold;
 
+    if (u->level == 0 && u->nprobes == 0 && u->cscore < e->p.threshold[1]) {
+        /* the usual quiet unit, in short: no source agrees below watch
+         * (n = 0), so the score is the counted score (x 1.0), below
+         * every threshold: nothing to raise, nothing to lower */
+        u->score = u->cscore;
+        if (closing)
+            u->down = 0;
+        return RV_OK;
+    }
     for (size_t i = 0; i < u->nprobes; i++) {
         if (u->probes[i].score > best)
             best = u->probes[i].score;
