@@ -289,7 +289,8 @@ int main(int argc, char **argv)
         else
             hl = strcspn(cfg.http, ":");
         snprintf(host, sizeof(host), "%.*s", (int)hl, cfg.http);
-        printf("rightsviewd: dashboard http://%s:%d/  data %s  ingest %s\n", host, rv_ws_port(ws),
+        printf("rightsviewd: dashboard %s://%s:%d/  data %s  ingest %s\n",
+               wso.tls_cert && wso.tls_cert[0] ? "https" : "http", host, rv_ws_port(ws),
                cfg.data_dir, rv_gateway_endpoint(gw));
     }
     fflush(stdout);
@@ -305,7 +306,10 @@ cfg_err:
     fprintf(stderr, "rightsviewd: %s\n", err.msg);
     rc = EXIT_USAGE;
 out:
-    /* stop input first, then commit what was accepted, then close */
+    /* stop input first, then commit what was accepted, then close; a full
+     * disk must not hold the shutdown forever */
+    if (w)
+        rv_writer_stop_retrying(w);
     rv_gateway_stop(&gw);
     rv_feeds_stop(&feeds);
     rv_demo_stop(&demo);

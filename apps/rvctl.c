@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "rv/agg.h"
+#include "rv/country.h"
 #include "rv/event.h"
 #include "rv/ingest.h"
 #include "rv/log.h"
@@ -675,7 +676,7 @@ static int cmd_query(int argc, char **argv)
         case 'd': data = optarg; break;
         case 'c':
             country = optarg;
-            if (strlen(country) != 2) {
+            if (!rv_country_valid(country)) {
                 fprintf(stderr, "rvctl query: --country: '%s' is not an ISO 3166-1 alpha-2 code\n",
                         optarg);
                 return EXIT_USAGE;

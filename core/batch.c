@@ -2,6 +2,7 @@
  * batch: splits a partner payload (NDJSON or a JSON array) into events,
  * reporting each bad item with its line and keeping the good ones.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,45 +35,86 @@ static int reject(size_t line, rv_batch_cb cb, void *arg, struct rv_batch_stats 
     return cb(arg, line, NULL, err);
 }
 
-/* A JSON array: parse it whole, then validate each element. */
+/* A JSON array, element by element: each element is found by a scan that
+ * knows strings and nesting, then parsed on its own, so a huge array never
+ * becomes one huge cJSON tree, every element gets the per-event limits, and
+ * a truncated array keeps its complete elements. BUF starts at '['. */
 static int parse_array(const char *buf, size_t len, const char *source, size_t max_items,
                        rv_batch_cb cb, void *arg, struct rv_batch_stats *st)
 {
-    const char *end = NULL;
-    cJSON *arr = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     struct rv_errbuf err;
-    size_t line = 0;
-    int rc = RV_OK;
+    size_t i = 1, line = 0;
+    int rc;
 
-    if (!arr) {
-        size_t off = end && end >= buf && (size_t)(end - buf) <= len ? (size_t)(end - buf) : len;
-        rv_err_set(&err, RV_EINVAL, "json: syntax error at offset %zu", off);
-        return reject(1, cb, arg, st, &err);
-    }
-    for (cJSON *it = arr->child; it; it = it->next) {
-        struct rv_event ev;
-        struct rv_parse_info info = {0};
+    for (;;) {
+        size_t start, end;
+        int depth = 0;
+        bool in_str = false;
+
+        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+            i++;
+        if (i < len && buf[i] == ']' && line == 0) { /* [] */
+            i++;
+            goto tail;
+        }
+        start = i;
+        for (; i < len; i++) {
+            char c = buf[i];
+            if (in_str) {
+                if (c == '\\')
+                    i++;
+                else if (c == '"')
+                    in_str = false;
+            } else if (c == '"') {
+                in_str = true;
+            } else if (c == '{' || c == '[') {
+                depth++;
+            } else if (c == '}' || c == ']') {
+                if (depth == 0)
+                    break;
+                depth--;
+            } else if (c == ',' && depth == 0) {
+                break;
+            }
+        }
+        end = i > len ? len : i;
         line++;
-        rv_err_clear(&err);
+        if (i >= len) {
+            /* the array never closed: a complete last element is still kept */
+            if (end > start) {
+                rv_err_clear(&err);
+                if (max_items && line > max_items) {
+                    rv_err_set(&err, RV_ETOOBIG, "batch: more than %zu events", max_items);
+                    return reject(line, cb, arg, st, &err);
+                }
+                if (depth == 0 && !in_str)
+                    return one_item(buf + start, end - start, source, line, cb, arg, st);
+            }
+            rv_err_set(&err, RV_EINVAL, "json: array not closed at offset %zu", len);
+            return reject(line, cb, arg, st, &err);
+        }
         if (max_items && line > max_items) {
             rv_err_set(&err, RV_ETOOBIG, "batch: more than %zu events", max_items);
-            if ((rc = reject(line, cb, arg, st, &err)))
-                break;
-            continue;
-        }
-        st->items++;
-        if (rv_event_from_json(it, source, &ev, &info, &err) != RV_OK) {
-            st->rejected++;
-            rc = cb(arg, line, NULL, &err);
+            rc = reject(line, cb, arg, st, &err);
         } else {
-            rc = cb(arg, line, &ev, NULL);
+            rc = one_item(buf + start, end - start, source, line, cb, arg, st);
         }
-        st->dropped_fields += info.dropped_fields;
         if (rc)
+            return rc;
+        if (buf[i] == ']') {
+            i++;
             break;
+        }
+        i++; /* past ',' */
     }
-    cJSON_Delete(arr);
-    return rc;
+tail:
+    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+        i++;
+    if (i < len) {
+        rv_err_set(&err, RV_EINVAL, "json: unexpected text after the array at offset %zu", i);
+        return reject(line + 1, cb, arg, st, &err);
+    }
+    return RV_OK;
 }
 
 int rv_batch_parse(const char *buf, size_t len, const char *source, size_t max_items,
@@ -91,15 +133,8 @@ int rv_batch_parse(const char *buf, size_t len, const char *source, size_t max_i
         size_t p = off;
         while (p < len && (buf[p] == ' ' || buf[p] == '\t' || buf[p] == '\r' || buf[p] == '\n'))
             p++;
-        if (p < len && buf[p] == '[') {
-            size_t bad;
-            struct rv_errbuf err;
-            if (!rv_utf8_valid(buf + p, len - p, &bad)) {
-                rv_err_set(&err, RV_EINVAL, "utf-8: invalid byte sequence at offset %zu", bad + p);
-                return reject(1, cb, arg, st, &err);
-            }
+        if (p < len && buf[p] == '[')
             return parse_array(buf + p, len - p, source, max_items, cb, arg, st);
-        }
     }
     while (off < len) {
         const char *nl = memchr(buf + off, '\n', len - off);

@@ -106,6 +106,18 @@ int rv_config_load(struct rv_config *c, const char *file, struct rv_errbuf *err)
     };
     for (cJSON *it = root->child; it; it = it->next) {
         bool known = false;
+        if (strcmp(it->string, "ingest") == 0 && cJSON_IsObject(it)) {
+            /* "ingest" is the endpoint, or a section {"endpoint", limits...} */
+            const cJSON *ep = cJSON_GetObjectItemCaseSensitive(it, "endpoint");
+            if (ep && (!cJSON_IsString(ep) || strlen(ep->valuestring) >= sizeof(c->ingest))) {
+                cJSON_Delete(root);
+                return rv_err_set(err, RV_EINVAL, "ingest.endpoint: must be a string shorter than %zu bytes",
+                                  sizeof(c->ingest));
+            }
+            if (ep)
+                snprintf(c->ingest, sizeof(c->ingest), "%s", ep->valuestring);
+            continue;
+        }
         for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
             if (strcmp(it->string, strs[i].key) != 0)
                 continue;

@@ -495,6 +495,15 @@ int rv_event_parse(const char *text, size_t len, const char *source, struct rv_e
         return rv_err_set(err, RV_EINVAL, "utf-8: invalid byte sequence at offset %zu", bad);
     if (memchr(text, '\0', len))
         return rv_err_set(err, RV_EINVAL, "json: NUL byte in text");
+    /* cJSON decodes \u0000 and then cuts the string there: "case-7\u0000-a"
+     * would become "case-7" and collide with another event. Refuse it. */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+            return rv_err_set(err, RV_EINVAL, "json: \\u0000 in a string at offset %zu", i);
+        i++; /* skip the escaped character (so "\\\\u0000" is a backslash and text) */
+    }
     obj = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!obj) {
         size_t off = end ? (size_t)(end - text) : 0;
@@ -694,30 +703,35 @@ corrupt:
     return RV_ECORRUPT;
 }
 
-/* Points *S at a u16-length string of R (*n its length), or NULL when
- * empty and NULL_EMPTY. False if it does not fit or N >= CAP (CAP 0: no
- * cap). */
-static bool view_str16(struct rd *r, size_t cap, bool null_empty, const char **s, size_t *n)
+/* Points *S at the u16-length string at *P (before END), *N its length;
+ * NULL when empty and NULL_EMPTY. False if it does not fit or N >= CAP
+ * (CAP 0: no cap). Advances *P. */
+static inline bool view_str16(const unsigned char **p, const unsigned char *end, size_t cap,
+                              bool null_empty, const char **s, size_t *n)
 {
     uint16_t l;
 
-    if (!get(r, &l, 2) || (size_t)(r->end - r->p) < l || (cap && l >= cap))
+    if (end - *p < 2)
         return false;
-    *s = l == 0 && null_empty ? NULL : (const char *)r->p;
+    memcpy(&l, *p, 2);
+    *p += 2;
+    if ((size_t)(end - *p) < l || (cap && l >= cap))
+        return false;
+    *s = l == 0 && null_empty ? NULL : (const char *)*p;
     *n = l;
-    r->p += l;
+    *p += l;
     return true;
 }
 
 int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v)
 {
-    struct rd r = {buf, (const unsigned char *)buf + len};
-    unsigned char fx[ENC_FIXED];
+    const unsigned char *fx = buf, *p, *end = fx + len;
     uint8_t flags;
     uint32_t alen;
 
-    if (!get(&r, fx, ENC_FIXED) || fx[0] != ENC_VERSION)
+    if (len < ENC_FIXED || fx[0] != ENC_VERSION)
         return RV_ECORRUPT;
+    p = fx + ENC_FIXED;
     /* the layout of rv_event_encode */
     v->kind = fx[1];
     v->violation = fx[2];
@@ -734,15 +748,19 @@ int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v)
     memcpy(&v->value, fx + 28, 8);
     memcpy(&v->lat, fx + 36, 8);
     memcpy(&v->lon, fx + 44, 8);
-    if (!view_str16(&r, RV_SOURCE_MAX + 1, false, &v->source, &v->source_len) ||
-        !view_str16(&r, RV_ID_MAX + 1, false, &v->id, &v->id_len) ||
-        !view_str16(&r, RV_ADMIN1_MAX + 1, false, &v->admin1, &v->admin1_len) ||
-        !view_str16(&r, 0, true, &v->title, &v->title_len) ||
-        !view_str16(&r, 0, true, &v->url, &v->url_len))
+    if (!view_str16(&p, end, RV_SOURCE_MAX + 1, false, &v->source, &v->source_len) ||
+        !view_str16(&p, end, RV_ID_MAX + 1, false, &v->id, &v->id_len) ||
+        !view_str16(&p, end, RV_ADMIN1_MAX + 1, false, &v->admin1, &v->admin1_len) ||
+        !view_str16(&p, end, 0, true, &v->title, &v->title_len) ||
+        !view_str16(&p, end, 0, true, &v->url, &v->url_len))
         return RV_ECORRUPT;
-    if (!get(&r, &alen, 4) || (size_t)(r.end - r.p) != alen)
+    if (end - p < 4)
         return RV_ECORRUPT;
-    v->attrs = alen ? (const char *)r.p : NULL;
+    memcpy(&alen, p, 4);
+    p += 4;
+    if ((size_t)(end - p) != alen)
+        return RV_ECORRUPT;
+    v->attrs = alen ? (const char *)p : NULL;
     v->attrs_len = alen;
     if (v->kind >= RV_KIND_COUNT || v->violation >= RV_VIOLATION_COUNT)
         return RV_ECORRUPT;

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 CC=${CC:-clang}
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (scripts/install-deps.sh installs it)" >&2; exit 2; }
-FLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DRV_WEB_ROOT=\"\" -DRV_SOURCE_DIR=\"$root\" -fsanitize=fuzzer,address,undefined -I$root/include"
+FLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DRV_WEB_ROOT=\"\" -DRV_SOURCE_DIR=\"$root\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$root/include"
 CORE="$root/core/*.c"
 FEEDS="$root/ingest/feed_*.c"
 LIBS="-lcjson -lzip -lcrypto -lm -lpthread"

@@ -17,6 +17,7 @@ seed() { # target -> seed files
     fuzz_feed_acled) ls "$data"/*acled*.csv ;;
     esac
 }
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 for t in fuzz_event fuzz_feed_ndjson fuzz_feed_ooni fuzz_feed_ioda fuzz_feed_gdelt fuzz_feed_acled; do
     corpus=$(mktemp -d)
     for f in $(seed "$t"); do cp "$f" "$corpus/"; done

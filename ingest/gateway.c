@@ -326,6 +326,28 @@ static void batch_free(struct gw_batch *b)
     free(b);
 }
 
+static void count_reason(struct rv_gateway *g, const char *source, const char *field);
+
+/* The metric label for a rejection: the field when it is one of the
+ * schema's or a whole-item reason, else "other". A key name taken from the
+ * payload (e.g. "kN: duplicate key") must never become a label: a partner
+ * could create series without end. */
+static const char *reason_label(const char *msg)
+{
+    static const char *const known[] = {
+        "id",     "kind", "country", "violation", "time",  "count", "severity", "confidence",
+        "value",  "admin1", "lat",   "lon",       "title", "url",   "attrs",    "json",
+        "utf-8",  "event", "batch",  "source",    NULL};
+    char field[64];
+    rv_err_split(msg, field, sizeof(field));
+    if (strncmp(field, "attrs.", 6) == 0)
+        return "attrs";
+    for (int i = 0; known[i]; i++)
+        if (strcmp(field, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
 static int batch_cb(void *arg, size_t line, struct rv_event *ev, const struct rv_errbuf *err)
 {
     struct gw_batch *b = arg;
@@ -353,6 +375,7 @@ static int batch_cb(void *arg, size_t line, struct rv_event *ev, const struct rv
         return 0;
     }
     b->rejected++;
+    count_reason(b->gw, b->source, reason_label(err->msg)); /* every one, listed or not */
     if (b->nerr < b->gw->o.max_reply_errors) {
         if (b->nerr == b->nerr_cap) {
             size_t nc = b->nerr_cap ? b->nerr_cap * 2 : 16;
@@ -385,7 +408,7 @@ static void count_reason(struct rv_gateway *g, const char *source, const char *f
     char labels[200];
     if (!g->m)
         return;
-    snprintf(labels, sizeof(labels), "source=\"%s\",reason=\"%s\"", source, field[0] ? field : "other");
+    snprintf(labels, sizeof(labels), "source=\"%s\",reason=\"%s\"", source, field);
     rv_metric_add(rv_metrics_counter(g->m, "rv_ingest_rejected_total", labels,
                                      "events rejected, by source and field"),
                   1);
@@ -531,11 +554,6 @@ static struct gw_batch *read_batch(struct rv_gateway *g, void *router)
             goto out;
         }
         count(g, b->source, "rejected", b->rejected);
-        for (size_t i = 0; i < b->nerr; i++) {
-            char field[64];
-            rv_err_split(b->errs[i].msg, field, sizeof(field));
-            count_reason(g, b->source, field);
-        }
         if (st.dropped_fields && g->m) {
             char labels[100];
             snprintf(labels, sizeof(labels), "source=\"%s\"", b->source);

@@ -26,6 +26,7 @@ struct rv_writer {
     struct rv_write_req *head, *tail;
     size_t queued;                  /* events queued */
     bool stopping;
+    bool no_retry;                  /* shutting down: a failed commit is not retried */
     /* writer thread only */
     struct rv_event *evs;
     struct rv_put_result *res;
@@ -185,7 +186,7 @@ static void *writer_main(void *arg)
             struct timespec d = {w->opts.retry_ms / 1000, (long)(w->opts.retry_ms % 1000) * 1000000L};
             nanosleep(&d, NULL);
             pthread_mutex_lock(&w->lock);
-            bool stop = w->stopping;
+            bool stop = w->stopping || w->no_retry;
             pthread_mutex_unlock(&w->lock);
             if (stop)
                 break;
@@ -349,6 +350,13 @@ out:
     pthread_cond_destroy(&wt.cond);
     pthread_mutex_destroy(&wt.lock);
     return rc;
+}
+
+void rv_writer_stop_retrying(struct rv_writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->no_retry = true;
+    pthread_mutex_unlock(&w->lock);
 }
 
 size_t rv_writer_queued(struct rv_writer *w)

@@ -84,7 +84,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError("rightsviewd exited %d; log: %s" % (self.proc.returncode, self.logtext()))
             line = self.proc.stdout.readline()
-            m = re.search(rb"dashboard http://[^:]+:(\d+)/", line)
+            m = re.search(rb"dashboard https?://[^:]+:(\d+)/", line)
             if m:
                 self.http_port = int(m.group(1))
                 self.url = "http://127.0.0.1:%d" % self.http_port

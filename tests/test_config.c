@@ -79,6 +79,23 @@ static void test_config(void)
     rv_config_release(&c);
 
     expect_load_error("{\"dta\":\"x\"}", "dta: unknown config key");
+    expect_load_error("{\"ingest\":{\"endpoint\":5}}",
+                      "ingest.endpoint: must be a string shorter than 256 bytes");
+    {
+        /* ingest as a section: endpoint plus limits */
+        struct rv_config c3;
+        const char *ip = write_tmp("{\"ingest\":{\"endpoint\":\"tcp://127.0.0.1:9\","
+                                   "\"max_msg_mib\":4}}");
+        int64_t mib;
+        rv_config_init(&c3);
+        CHECK_OK(rv_config_load(&c3, ip, &err), &err);
+        unlink(ip);
+        CHECK_STR(c3.ingest, "tcp://127.0.0.1:9");
+        CHECK_OK(rv_cfg_int(rv_config_section(&c3, "ingest"), "ingest", "max_msg_mib", 16, 1, 1024,
+                            &mib, &err), &err);
+        CHECK(mib == 4);
+        rv_config_release(&c3);
+    }
     expect_load_error("{\"http\":8080}", "http: must be a string shorter than 256 bytes");
     expect_load_error("{\"demo\":\"yes\"}", "demo: must be true or false");
     expect_load_error("{\"store\":[]}", "store: must be an object");

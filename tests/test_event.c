@@ -217,6 +217,18 @@ static void test_hostile(void)
     expect_reject("{\"id\":\"\x80\"}", "utf-8: invalid byte sequence at offset 7");
     expect_reject("{\"id\":\"\xed\xa0\x80\"}", "utf-8: invalid byte sequence at offset 7");
     expect_reject("{\"id\":\"\xe2\x82", "utf-8: invalid byte sequence at offset 7");
+    /* \u0000 would cut the string inside cJSON: refused, not truncated */
+    expect_reject("{\"id\":\"case-7\\u0000-a\"}", "json: \\u0000 in a string at offset 13");
+    {
+        /* an escaped backslash followed by text is not a NUL */
+        const char *t = "{\"id\":\"a\\\\u0000\",\"kind\":\"news\",\"country\":\"FR\",\"violation\":"
+                        "\"censorship\",\"time\":0}";
+        struct rv_event ev;
+        struct rv_errbuf err;
+        CHECK_OK(rv_event_parse(t, strlen(t), "p", &ev, NULL, &err), &err);
+        CHECK_STR(ev.id, "a\\u0000");
+        rv_event_release(&ev);
+    }
     /* escaped lone surrogate is refused by the JSON parser */
     expect_reject("{\"id\":\"\\ud800\"}", "json: syntax error at offset 7");
     /* oversized event */
@@ -338,12 +350,52 @@ static void test_batches(void)
         CHECK(c.good == 2 && c.bad == 1 && c.lines[0] == 3);
         CHECK_STR(c.msgs[0], "batch: more than 2 events");
     }
-    /* broken array */
+    /* a truncated array keeps its complete elements */
     {
         const char *t = "[" GOOD ",";
+        char want[64];
         memset(&c, 0, sizeof(c));
         CHECK_OK(rv_batch_parse(t, strlen(t), "p", 0, collect_cb, &c, &st), NULL);
-        CHECK(c.good == 0 && c.bad == 1 && strncmp(c.msgs[0], "json: syntax error", 18) == 0);
+        snprintf(want, sizeof(want), "json: array not closed at offset %zu", strlen(t));
+        CHECK(c.good == 1 && c.bad == 1 && c.lines[0] == 2);
+        CHECK_STR(c.msgs[0], want);
+    }
+    {
+        const char *t = "[" GOOD ", {\"id\":\"cut";
+        memset(&c, 0, sizeof(c));
+        CHECK_OK(rv_batch_parse(t, strlen(t), "p", 0, collect_cb, &c, &st), NULL);
+        CHECK(c.good == 1 && c.bad == 1 && c.lines[0] == 2);
+        CHECK(strncmp(c.msgs[0], "json: array not closed", 22) == 0);
+    }
+    /* strings with brackets, commas and escaped quotes do not split elements;
+     * text after the array is reported; an empty array is fine */
+    {
+        const char *t = "[{\"id\":\"a,]}[\\\"\",\"kind\":\"news\",\"country\":\"FR\",\"violation\":"
+                        "\"censorship\",\"time\":0}, " GOOD "] x";
+        memset(&c, 0, sizeof(c));
+        CHECK_OK(rv_batch_parse(t, strlen(t), "p", 0, collect_cb, &c, &st), NULL);
+        CHECK(c.good == 2 && c.bad == 1 && c.lines[0] == 3);
+        CHECK(strncmp(c.msgs[0], "json: unexpected text after the array", 37) == 0);
+        memset(&c, 0, sizeof(c));
+        CHECK_OK(rv_batch_parse(" [ ] ", 5, "p", 0, collect_cb, &c, &st), NULL);
+        CHECK(c.good == 0 && c.bad == 0);
+    }
+    /* a huge array of junk is rejected element by element past the cap,
+     * without building it in memory */
+    {
+        size_t n = 2000000, blen = 2 * n + 1;
+        char *big = malloc(blen + 1);
+        big[0] = '[';
+        for (size_t k = 0; k < n; k++) {
+            big[1 + 2 * k] = '0';
+            big[2 + 2 * k] = k + 1 < n ? ',' : ']';
+        }
+        big[blen] = '\0';
+        memset(&c, 0, sizeof(c));
+        CHECK_OK(rv_batch_parse(big, blen, "p", 1000, collect_cb, &c, &st), NULL);
+        CHECK(st.items == n && st.rejected == n && c.good == 0);
+        CHECK_STR(c.msgs[0], "event: must be a JSON object");
+        free(big);
     }
 }
 

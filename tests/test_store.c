@@ -298,6 +298,37 @@ static void test_map_growth_and_version(void)
     rm_rf(dir);
 }
 
+static void test_second_writer_refused(void)
+{
+    char dir[256], want[512];
+    struct rv_store *a, *b;
+    struct rv_store_opts o;
+    struct rv_errbuf err;
+
+    make_tmpdir(dir, sizeof(dir));
+    rv_store_opts_default(&o);
+    o.no_sync = true;
+    CHECK_OK(rv_store_open(dir, &o, &a, &err), &err);
+    CHECK(rv_store_open(dir, &o, &b, &err) == RV_EPERM);
+    snprintf(want, sizeof(want), "store: '%s' is in use by another process (pid %ld)", dir,
+             (long)getpid());
+    CHECK_STR(err.msg, want);
+    /* readers and admin tools may open beside the writer */
+    o.read_only = true;
+    CHECK_OK(rv_store_open(dir, &o, &b, &err), &err);
+    rv_store_close(&b);
+    o.read_only = false;
+    o.meta_only = true;
+    CHECK_OK(rv_store_open(dir, &o, &b, &err), &err);
+    rv_store_close(&b);
+    o.meta_only = false;
+    rv_store_close(&a);
+    /* released on close */
+    CHECK_OK(rv_store_open(dir, &o, &a, &err), &err);
+    rv_store_close(&a);
+    rm_rf(dir);
+}
+
 static void test_read_only_missing(void)
 {
     struct rv_store *st;
@@ -569,6 +600,7 @@ int main(void)
     test_rollups_dedup();
     test_map_growth_and_version();
     test_read_only_missing();
+    test_second_writer_refused();
     test_alerts_cursors_retention();
     test_writer();
     CHECK_DONE();

@@ -83,6 +83,12 @@ int rv_writer_submit(struct rv_writer *w, struct rv_write_req *req);
  * writer stops). REQ's done/arg are overwritten. */
 int rv_writer_submit_wait(struct rv_writer *w, struct rv_write_req *req, unsigned timeout_ms);
 
+/* For shutdown: from now on a commit that fails with a full disk is not
+ * retried; its requests complete with RV_EFULL (not acked, so partners
+ * resend after a restart). Requests still commit normally otherwise.
+ * Any thread. */
+void rv_writer_stop_retrying(struct rv_writer *w);
+
 /* Number of events waiting. Any thread. */
 size_t rv_writer_queued(struct rv_writer *w);
 
