@@ -194,6 +194,40 @@ def main():
         check(rc == 0, "SIGTERM: exit 0")
         check("stopped cleanly" in dm.logtext(), "SIGTERM: commits and says so")
 
+        # a full disk (a file size limit here): no ack, SIGTERM still exits
+        # promptly, and after a restart with space everything resumes
+        full = os.path.join(d, "full")
+        dmf = Daemon(full, ["--log-level", "warn"])
+        size_limit = 3 * 1024 * 1024
+
+        def limit():
+            import resource
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size_limit, resource.RLIM_INFINITY))
+        dmf.logf = open(dmf.log, "ab")
+        dmf.proc = subprocess.Popen(dmf.args, stdout=subprocess.PIPE, stderr=dmf.logf,
+                                    preexec_fn=limit)
+        dmf.proc.stdout.readline()
+        big = os.path.join(d, "big.ndjson")
+        with open(big, "w") as f:
+            for i in range(6000):
+                f.write(json.dumps({"id": "big-%d" % i, "kind": "news", "country": "FR",
+                                    "violation": "censorship", "time": "2025-06-01T00:00:00Z",
+                                    "title": "t" * 900}) + "\n")
+        rc, out, err = rvctl("publish", "--endpoint", dmf.endpoint, "--timeout", "4", big)
+        check(rc == 2, "disk full: the publisher gets no ack for what was not stored (exit 2)")
+        check("write failed" in dmf.logtext() or "disk full" in dmf.logtext(),
+              "disk full: the daemon says why it cannot commit")
+        t0 = time.time()
+        rc = dmf.stop(timeout=20)
+        check(rc == 0 and time.time() - t0 < 10, "disk full: SIGTERM still exits 0 promptly")
+        dmf2 = Daemon(full, ["--log-level", "warn"])
+        dmf2.start()
+        rc, out, err = rvctl("publish", "--endpoint", dmf2.endpoint, big)
+        check(rc == 0 and out.startswith("accepted "), "space back: publishing resumes (%s)" % out.strip())
+        n = len(query(full, "events", "--country", "FR")["events"])
+        check(n == 6000, "space back: all 6000 events stored once (%d)" % n)
+        dmf2.stop()
+
         # refuse plain TCP beyond loopback, and partners without a server key
         p = subprocess.run([DAEMON, "--data", data, "--ingest", "tcp://0.0.0.0:%d" % free_port(),
                             "--http", "127.0.0.1:%d" % free_port()],
