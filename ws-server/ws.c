@@ -941,9 +941,11 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
         goto more;
     }
     while (s->n_dirty) {
+        bool found = false;
         for (size_t w = 0; w < WS_CELL_WORDS; w++) {
             if (!s->dirty[w])
                 continue;
+            found = true;
             int bit = __builtin_ctzll(s->dirty[w]);
             s->dirty[w] &= ~(1ull << bit);
             s->n_dirty--;
@@ -955,6 +957,8 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
                 return -1;
             goto more;
         }
+        if (!found)
+            s->n_dirty = 0; /* cannot happen: the count follows the bits */
     }
     return 0;
 more:
