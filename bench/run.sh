@@ -8,3 +8,4 @@ cd "$(dirname "$0")/.."
 
 "$BUILD/bench_store"
 bash bench/ingest.sh "$BUILD"
+/usr/bin/python3 bench/fanout.py --build "$BUILD"
