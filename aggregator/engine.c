@@ -37,7 +37,7 @@
 #define TOP_MAX 5    /* evidence kept per unit */
 #define REF_MAX (RV_SOURCE_MAX + 1 + RV_ID_MAX + 1)
 #define SIG_MAX (RV_SOURCE_MAX + 40) /* signal name: "source/datasource" */
-#define SRCC_MAX 8   /* signal names remembered in front of the source map */
+#define SRCC_MAX 64  /* signal names remembered in front of the source map */
 #define NAT_SLOTS (26 * 26 * RV_VIOLATION_COUNT)
 
 /* ---------------------------------------------------------------- params */
@@ -637,8 +637,7 @@ struct rv_agg_engine {
         size_t len;
         uint16_t id;
         char name[SIG_MAX];
-    } srcc[SRCC_MAX];
-    int nsrcc, srcc_next;
+    } srcc[SRCC_MAX];   /* len 0: empty */
     struct binpos {
         int64_t bin;
         size_t slot, dslot, o;
@@ -661,7 +660,7 @@ static void unit_free(struct unit *u)
     free(u);
 }
 
-static const struct binpos *binpos(struct rv_agg_engine *e, int64_t bin);
+static inline const struct binpos *binpos(struct rv_agg_engine *e, int64_t bin);
 
 int rv_agg_engine_new(const struct rv_agg_params *p, uint64_t last_alert_seq,
                       const struct rv_agg_sink *sink, struct rv_agg_engine **out)
@@ -734,23 +733,34 @@ void rv_agg_engine_get_stats(const struct rv_agg_engine *e, struct rv_agg_engine
     out->countries = e->country_map.n;
 }
 
-/* Id of signal NAME (NUL-terminated, LEN bytes), created if new. */
-static int source_id(struct rv_agg_engine *e, const char *name, size_t len, uint16_t *id)
+/* Slot of a signal name in e->srcc (direct-mapped). */
+static size_t src_hash(const char *nm, size_t len)
 {
+    return len == 0 ? 0
+                    : (len * 31 + (unsigned char)nm[0] * 7 + (unsigned char)nm[len - 1]) % SRCC_MAX;
+}
+
+/* Id of signal NAME (LEN < SIG_MAX bytes, not NUL-terminated), created
+ * if new. */
+static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, uint16_t *id)
+{
+    char name[SIG_MAX];
     size_t v;
 
-    for (int i = 0; i < e->nsrcc; i++) {
-        const char *c = e->srcc[i].name;
+    struct srccache *c = &e->srcc[src_hash(nm, len)];
+    if (c->len == len && len > 0) {
         size_t j = 0;
-        if (e->srcc[i].len != len)
-            continue;
-        while (j < len && c[j] == name[j]) /* short names: no call */
+        while (j < len && c->name[j] == nm[j]) /* short names: no call */
             j++;
         if (j == len) {
-            *id = e->srcc[i].id;
+            *id = c->id;
             return RV_OK;
         }
     }
+    if (len >= SIG_MAX)
+        len = SIG_MAX - 1;
+    memcpy(name, nm, len);
+    name[len] = '\0';
     if (strmap_get(&e->source_map, name, &v)) {
         *id = (uint16_t)v;
         goto cache;
@@ -774,15 +784,9 @@ static int source_id(struct rv_agg_engine *e, const char *name, size_t len, uint
     }
     *id = (uint16_t)e->nsources++;
 cache:
-    if (len < SIG_MAX) {
-        struct srccache *c = &e->srcc[e->srcc_next];
-        c->len = len;
-        c->id = *id;
-        memcpy(c->name, name, len);
-        e->srcc_next = (e->srcc_next + 1) % SRCC_MAX;
-        if (e->nsrcc < SRCC_MAX)
-            e->nsrcc++;
-    }
+    c->len = len;
+    c->id = *id;
+    memcpy(c->name, name, len);
     return RV_OK;
 }
 
@@ -973,7 +977,7 @@ static size_t mod_of(int64_t bin, size_t n)
 
 /* Positions of BIN (slot of the week, of the day, open bin), remembered
  * for the last two bins: a closing asks for them once per unit. */
-static const struct binpos *binpos(struct rv_agg_engine *e, int64_t bin)
+static inline const struct binpos *binpos(struct rv_agg_engine *e, int64_t bin)
 {
     struct binpos *bp = &e->bp[bin & 1];
 
@@ -1011,7 +1015,8 @@ static bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bi
         return false;
     /* cached per bin: every event of an open bin asks for it again */
     if (u->bl_bin != bin) {
-        u->bl_ok = season_get(&u->s, &e->sk, slot_of(e, bin), dslot_of(e, bin), true, &u->bl_base,
+        const struct binpos *bp = binpos(e, bin);
+        u->bl_ok = season_get(&u->s, &e->sk, bp->slot, bp->dslot, true, &u->bl_base,
                               &u->bl_spread);
         u->bl_bin = bin;
     }
@@ -1263,11 +1268,12 @@ static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool c
 /* Closes BIN in U: scores it, learns it, re-evaluates the alert. */
 static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
 {
-    size_t slot = slot_of(e, bin), dslot = dslot_of(e, bin);
+    const struct binpos *bp = binpos(e, bin);
+    size_t slot = bp->slot, dslot = bp->dslot;
     double base, spread;
 
     if (u->counted) {
-        struct cbin *cb = &u->open[open_of(e, bin)];
+        struct cbin *cb = &u->open[bp->o];
         double x = cb->idx == bin ? cb->x : 0;
 
         if (x == 0 && u->cusum == 0) {
@@ -1311,7 +1317,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
     }
     for (size_t i = 0; i < u->nprobes; i++) {
         struct probe *pr = &u->probes[i];
-        struct pbin *pb = &pr->open[open_of(e, bin)];
+        struct pbin *pb = &pr->open[bp->o];
 
         if (pb->idx != bin || pb->n == 0) {
             if (pr->last_data != INT64_MIN && bin - pr->last_data > e->p.probe_stale_bins) {
@@ -1369,14 +1375,8 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
              * next */
             if (i + 8 < n)
                 __builtin_prefetch(e->units[i + 8]);
-            if (i + 4 < n) {
-                const struct unit *nu = e->units[i + 4];
-                __builtin_prefetch(&nu->open[bp->o]);
-                if (nu->counted) {
-                    __builtin_prefetch(nu->s.slot + bp->slot * nu->s.sstep);
-                    __builtin_prefetch(s_day(&nu->s, bp->dslot));
-                }
-            }
+            if (i + 4 < n)
+                __builtin_prefetch(e->units[i + 4]->open + bp->o);
             if ((rc = close_unit_bin(e, e->units[i], e->closed)) != RV_OK)
                 return rc;
         }
@@ -1490,7 +1490,7 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
  * one feed (BGP, active probing, telescope) have their own units and are
  * independent witnesses: "ioda/bgp". Written to BUF (SIG_MAX bytes, NUL
  * terminated); returns its length. */
-static size_t signal_name(const struct rv_event_view *ev, bool probe, char *buf)
+static size_t signal_name(const struct rv_event_view *ev, char *buf)
 {
     static const char key[] = "\"datasource\":\"";
     const size_t kl = sizeof key - 1;
@@ -1499,7 +1499,7 @@ static size_t signal_name(const struct rv_event_view *ev, bool probe, char *buf)
 
     memcpy(buf, ev->source, sl);
     buf[sl] = '\0';
-    if (!probe || a == NULL)
+    if (a == NULL)
         return sl;
     /* attrs is a C string to the engine: it ends at a NUL, if any */
     end = memchr(a, '\0', ev->attrs_len);
@@ -1558,8 +1558,14 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
                         (unsigned long long)e->st.late);
         return RV_OK;
     }
-    sigl = signal_name(ev, ev->kind == RV_KIND_PROBE && ev->has_value, sig);
-    if ((rc = source_id(e, sig, sigl, &src)) != RV_OK)
+    if (ev->kind == RV_KIND_PROBE && ev->has_value) {
+        sigl = signal_name(ev, sig);
+        rc = source_id(e, sig, sigl, &src);
+    } else {
+        rc = source_id(e, ev->source,
+                       ev->source_len < RV_SOURCE_MAX ? ev->source_len : RV_SOURCE_MAX, &src);
+    }
+    if (rc != RV_OK)
         return rc;
     u = unit_get(e, ev->country, ev->violation, NULL, 0, bin);
     if (u == NULL) {
