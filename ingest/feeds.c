@@ -59,8 +59,10 @@ enum feed_kind { FEED_HTTP, FEED_FILE, FEED_DIR_OR_FILE };
 /* Cursor fields, parsed from / written as JSON. */
 struct feed_cursor {
     bool valid;
-    char path[4096];  /* file or dir path, or url */
+    char path[4096];  /* file or dir path, or hex sha256 of the url */
     char file[256];   /* dir: last completed file name */
+    bool skipped;     /* local: that payload was skipped (too big, unreadable) */
+    bool legacy_url;  /* http: read from an older cursor holding the url itself */
     uint64_t size;
     int64_t mtime_ns;
     char sha[65];     /* hex sha256 of the payload, "" if none */
@@ -74,12 +76,13 @@ struct feed {
     enum feed_kind kind;
     char *path;               /* local path (file:// stripped), NULL for http */
     char cursor_name[8 + RV_FEEDS_NAME_MAX];
+    char url_sha[65];         /* http: hex sha256 of the url, what the cursor keeps */
     struct feed_cursor cur;   /* worker */
     uint64_t due_ms;          /* monotonic ms; guarded by mu */
     unsigned fails;           /* worker */
     struct rv_feed_stats stats; /* guarded by mu */
     rv_metric *m_acc, *m_dup, *m_rej;
-    rv_metric *m_ok, *m_unch, *m_304, *m_inv, *m_err;
+    rv_metric *m_ok, *m_unch, *m_304, *m_inv, *m_err, *m_skip;
 };
 
 struct rv_feeds {
@@ -141,6 +144,28 @@ static bool name_ok(const char *s)
 static bool has_prefix_ci(const char *s, const char *p)
 {
     return strncasecmp(s, p, strlen(p)) == 0;
+}
+
+/* URL for logs and messages: without user:password@ and without its query
+ * or fragment (either may hold keys). */
+static void url_for_log(const char *url, char *buf, size_t cap)
+{
+    size_t sl = strcspn(url, ":/?#@"), pre = 0, n;
+    const char *rest = url;
+
+    if (sl > 0 && sl <= 16 && strncmp(url + sl, "://", 3) == 0) {
+        const char *a = url + sl + 3;
+        size_t alen = strcspn(a, "/?#");
+
+        pre = sl + 3;
+        rest = a;
+        for (size_t k = 0; k < alen; k++)
+            if (a[k] == '@')
+                rest = a + k + 1;
+    }
+    n = strcspn(rest, "?#");
+    snprintf(buf, cap, "%.*s%.*s%s", (int)pre, url, (int)(n > 200 ? 200 : n), rest,
+             rest[n] ? "?..." : "");
 }
 
 /* Local path of a file:// URL or a plain path; NULL (ERR set) otherwise. */
@@ -284,10 +309,13 @@ static int parse_entry(const cJSON *e, size_t idx, struct rv_feed_cfg *c, struct
         return rv_err_set(err, RV_EINVAL, "feeds[%zu].url: missing", idx);
     {
         const char *p;
-        if (url_local_path(c->url, &p) != RV_OK)
+        char u[128];
+        if (url_local_path(c->url, &p) != RV_OK) {
+            url_for_log(c->url, u, sizeof(u));
             return rv_err_set(err, RV_EINVAL,
-                              "feeds[%zu].url: '%.80s' is not http(s)://, file:///path or a path",
-                              idx, c->url);
+                              "feeds[%zu].url: '%s' is not http(s)://, file:///path or a path",
+                              idx, u);
+        }
     }
     return RV_OK;
 }
@@ -349,20 +377,37 @@ fail:
     return rc;
 }
 
-/* Reads PATH whole, at most MAX bytes (RV_ETOOBIG past it). */
-static int read_whole(const char *path, uint64_t max, char **buf, size_t *len,
+/* Errors of open/read that may pass by themselves (retried); any other
+ * (gone, permission, not a file, too big) stays until somebody acts. */
+static bool errno_transient(int e)
+{
+    return e == EINTR || e == EAGAIN || e == EMFILE || e == ENFILE || e == ENOMEM ||
+           e == ENOBUFS;
+}
+
+/* Reads PATH whole, at most MAX bytes (RV_ETOOBIG past it). On error
+ * *PERMANENT (may be NULL) tells whether retrying the same file as it is
+ * cannot help (too big, gone, permission, not a regular file). */
+static int read_whole(const char *path, uint64_t max, char **buf, size_t *len, bool *permanent,
                       struct rv_errbuf *err)
 {
     char *b = NULL;
     size_t cap = 0, n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+    bool perm = true;
     struct stat sb;
 
     *buf = NULL;
     *len = 0;
-    if (fd < 0)
-        return rv_err_set(err, errno == ENOENT ? RV_ENOTFOUND : RV_EIO, "file: cannot open '%s': %s",
-                          path, strerror(errno));
+    if (permanent)
+        *permanent = false;
+    if (fd < 0) {
+        int e = errno;
+        if (permanent)
+            *permanent = !errno_transient(e);
+        return rv_err_set(err, e == ENOENT ? RV_ENOTFOUND : RV_EIO, "file: cannot open '%s': %s",
+                          path, strerror(e));
+    }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         rc = rv_err_set(err, RV_EIO, "file: '%s' is not a regular file", path);
         goto fail;
@@ -375,6 +420,7 @@ static int read_whole(const char *path, uint64_t max, char **buf, size_t *len,
     cap = (size_t)sb.st_size + 1;
     b = malloc(cap);
     if (!b) {
+        perm = false;
         rc = rv_err_set(err, RV_ENOMEM, "file: out of memory");
         goto fail;
     }
@@ -389,6 +435,7 @@ static int read_whole(const char *path, uint64_t max, char **buf, size_t *len,
             }
             nb = realloc(b, cap * 2);
             if (!nb) {
+                perm = false;
                 rc = rv_err_set(err, RV_ENOMEM, "file: out of memory");
                 goto fail;
             }
@@ -399,6 +446,7 @@ static int read_whole(const char *path, uint64_t max, char **buf, size_t *len,
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
+            perm = !errno_transient(errno);
             rc = rv_err_set(err, RV_EIO, "file: cannot read '%s': %s", path, strerror(errno));
             goto fail;
         }
@@ -416,6 +464,8 @@ static int read_whole(const char *path, uint64_t max, char **buf, size_t *len,
     *len = n;
     return RV_OK;
 fail:
+    if (permanent)
+        *permanent = perm;
     free(b);
     close(fd);
     return rc;
@@ -429,7 +479,7 @@ int rv_feeds_load(const char *file, struct rv_feed_cfg **out, size_t *n, struct 
 
     *out = NULL;
     *n = 0;
-    rc = read_whole(file, FEEDS_FILE_MAX, &text, &len, err);
+    rc = read_whole(file, FEEDS_FILE_MAX, &text, &len, NULL, err);
     if (rc != RV_OK) {
         if (rc == RV_ETOOBIG)
             return rv_err_set(err, rc, "feeds: '%s' is larger than %d bytes", file,
@@ -480,8 +530,14 @@ static void cursor_parse(const char *text, size_t len, struct feed_cursor *c)
         goto done;
     it = cJSON_GetObjectItemCaseSensitive(j, "path");
     if (!it)
-        it = cJSON_GetObjectItemCaseSensitive(j, "url");
+        it = cJSON_GetObjectItemCaseSensitive(j, "url_sha256");
     copy_str(c->path, sizeof(c->path), it);
+    it = cJSON_GetObjectItemCaseSensitive(j, "url");
+    if (!c->path[0] && cJSON_IsString(it)) { /* older cursor: the whole url */
+        sha256_hex(it->valuestring, strlen(it->valuestring), c->path);
+        c->legacy_url = true;
+    }
+    c->skipped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "skipped"));
     copy_str(c->file, sizeof(c->file), cJSON_GetObjectItemCaseSensitive(j, "file"));
     copy_str(c->sha, sizeof(c->sha), cJSON_GetObjectItemCaseSensitive(j, "sha256"));
     copy_str(c->etag, sizeof(c->etag), cJSON_GetObjectItemCaseSensitive(j, "etag"));
@@ -497,7 +553,8 @@ done:
     cJSON_Delete(j);
 }
 
-/* JSON text of C for feed kind HTTP (url) or local (path). Caller frees. */
+/* JSON text of C for feed kind HTTP (hash of the url: a query may hold a
+ * key, which has no business in the store) or local (path). Caller frees. */
 static char *cursor_text(const struct feed_cursor *c, bool http, bool dir)
 {
     cJSON *j = cJSON_CreateObject();
@@ -508,7 +565,7 @@ static char *cursor_text(const struct feed_cursor *c, bool http, bool dir)
         return NULL;
     cJSON_AddNumberToObject(j, "v", 1);
     if (http) {
-        cJSON_AddStringToObject(j, "url", c->path);
+        cJSON_AddStringToObject(j, "url_sha256", c->path);
         cJSON_AddStringToObject(j, "etag", c->etag);
         cJSON_AddStringToObject(j, "last_modified", c->lastmod);
         cJSON_AddStringToObject(j, "sha256", c->sha);
@@ -522,6 +579,8 @@ static char *cursor_text(const struct feed_cursor *c, bool http, bool dir)
         cJSON_AddStringToObject(j, "mtime_ns", mt);
         if (!dir)
             cJSON_AddStringToObject(j, "sha256", c->sha);
+        if (c->skipped)
+            cJSON_AddTrueToObject(j, "skipped");
     }
     s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -540,18 +599,23 @@ static bool stopping(const struct rv_feeds *f)
     return atomic_load(&((struct rv_feeds *)f)->stop);
 }
 
-/* URL without its query or fragment (may hold keys), for logs. */
-static void url_for_log(const char *url, char *buf, size_t cap)
-{
-    size_t n = strcspn(url, "?#");
-    snprintf(buf, cap, "%.*s%s", (int)(n > 200 ? 200 : n), url, url[n] ? "?..." : "");
-}
-
 static void stats_add(struct rv_feeds *f, struct feed *fd, uint64_t *field, uint64_t v)
 {
     (void)fd;
     pthread_mutex_lock(&f->mu);
     *field += v;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Payload WHAT cannot be read as it is (REASON): logged, counted. */
+static void note_skip(struct rv_feeds *f, struct feed *fd, const char *what, const char *reason)
+{
+    rv_log_warn(FEEDS_MOD, "skipped feed=%s payload=\"%s\" reason=\"%s\"", fd->cfg.name, what,
+                reason);
+    rv_metric_add(fd->m_skip, 1);
+    pthread_mutex_lock(&f->mu);
+    fd->stats.skipped++;
+    snprintf(fd->stats.last_skipped, sizeof(fd->stats.last_skipped), "%s", reason);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -775,7 +839,14 @@ static int poll_file(struct rv_feeds *f, struct feed *fd, const struct stat *sb,
         rv_metric_add(fd->m_unch, 1);
         return RV_OK;
     }
-    rc = read_whole(fd->path, fd->cfg.max_bytes, &buf, &len, err);
+    rc = read_whole(fd->path, fd->cfg.max_bytes, &buf, &len, NULL, err);
+    if (rc == RV_ETOOBIG) {
+        /* not a failure to retry soon: logged and counted every interval
+         * until it is cut down (or max_bytes raised) */
+        note_skip(f, fd, fd->path, err->msg);
+        rv_err_clear(err);
+        return RV_OK;
+    }
     if (rc != RV_OK)
         return rc;
     memset(&nc, 0, sizeof(nc));
@@ -824,6 +895,7 @@ static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
     char **names = NULL, *path = NULL, *buf = NULL, *ct = NULL;
     size_t n = 0, cap = 0, done = 0, plen = strlen(fd->path) + 300;
     bool same_dir = fd->cur.valid && strcmp(fd->cur.path, fd->path) == 0;
+    char reason[RV_ERRBUF_SIZE];
     int rc = RV_OK;
 
     if (!d)
@@ -857,7 +929,8 @@ static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
     for (size_t i = 0; i < n && !stopping(f); i++) {
         struct stat sb;
         struct feed_cursor nc;
-        size_t len;
+        size_t len = 0;
+        bool perm = false;
         int c = same_dir && fd->cur.file[0] ? strcmp(names[i], fd->cur.file) : 1;
 
         snprintf(path, plen, "%s/%s", fd->path, names[i]);
@@ -867,21 +940,35 @@ static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
             continue;
         if (c == 0 && fd->cur.size == (uint64_t)sb.st_size && fd->cur.mtime_ns == mtime_ns(&sb))
             continue;
-        rc = read_whole(path, fd->cfg.max_bytes, &buf, &len, err);
-        if (rc != RV_OK)
-            goto out;
+        rc = read_whole(path, fd->cfg.max_bytes, &buf, &len, &perm, err);
+        if (rc != RV_OK && !perm)
+            goto out; /* may pass: this file again next time */
         memset(&nc, 0, sizeof(nc));
         nc.valid = true;
         snprintf(nc.path, sizeof(nc.path), "%s", fd->path);
         snprintf(nc.file, sizeof(nc.file), "%s", names[i]);
         nc.size = (uint64_t)sb.st_size;
         nc.mtime_ns = mtime_ns(&sb);
+        nc.skipped = rc != RV_OK;
+        if (nc.skipped)
+            snprintf(reason, sizeof(reason), "%s", err->msg);
         ct = cursor_text(&nc, false, true);
         if (!ct) {
             rc = rv_err_set(err, RV_ENOMEM, "feed: out of memory");
             goto out;
         }
-        rc = process_payload(f, fd, buf, len, ct, names[i], err);
+        if (nc.skipped) {
+            /* too big, gone or unreadable: step over it, or it blocks every
+             * later file; it is read again only if it changes while it is
+             * still the cursor's file */
+            rc = write_cursor_only(f, fd, ct, err);
+            if (rc == RV_OK) {
+                note_skip(f, fd, names[i], reason);
+                rv_err_clear(err);
+            }
+        } else {
+            rc = process_payload(f, fd, buf, len, ct, names[i], err);
+        }
         free(ct);
         ct = NULL;
         free(buf);
@@ -1015,7 +1102,7 @@ static int poll_http(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
     CURL *c = NULL;
     CURLcode cc;
     long status = 0;
-    bool same = fd->cur.valid && strcmp(fd->cur.path, fd->cfg.url) == 0;
+    bool same = fd->cur.valid && strcmp(fd->cur.path, fd->url_sha) == 0;
     char *ct = NULL;
     int rc;
 
@@ -1075,6 +1162,15 @@ static int poll_http(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
         goto out;
     }
     if (status == 304) {
+        if (fd->cur.legacy_url) {
+            /* rewrite an older cursor without the url */
+            ct = cursor_text(&fd->cur, true, false);
+            rc = ct ? write_cursor_only(f, fd, ct, err)
+                    : rv_err_set(err, RV_ENOMEM, "feed: out of memory");
+            if (rc != RV_OK)
+                goto out;
+            fd->cur.legacy_url = false;
+        }
         stats_add(f, fd, &fd->stats.not_modified, 1);
         rv_metric_add(fd->m_304, 1);
         rc = RV_OK;
@@ -1086,7 +1182,7 @@ static int poll_http(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
     }
     memset(&nc, 0, sizeof(nc));
     nc.valid = true;
-    snprintf(nc.path, sizeof(nc.path), "%s", fd->cfg.url);
+    snprintf(nc.path, sizeof(nc.path), "%s", fd->url_sha);
     snprintf(nc.etag, sizeof(nc.etag), "%s", h.etag);
     snprintf(nc.lastmod, sizeof(nc.lastmod), "%s", h.lastmod);
     sha256_hex(h.body ? h.body : "", h.len, nc.sha);
@@ -1097,7 +1193,8 @@ static int poll_http(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
     }
     if (same && nc.sha[0] && strcmp(nc.sha, fd->cur.sha) == 0) {
         /* same body: keep the new validators, write no events */
-        if (strcmp(nc.etag, fd->cur.etag) != 0 || strcmp(nc.lastmod, fd->cur.lastmod) != 0) {
+        if (strcmp(nc.etag, fd->cur.etag) != 0 || strcmp(nc.lastmod, fd->cur.lastmod) != 0 ||
+            fd->cur.legacy_url) {
             rc = write_cursor_only(f, fd, ct, err);
             if (rc != RV_OK)
                 goto out;
@@ -1129,20 +1226,22 @@ out:
 
 /* Next delay after the FAILS-th failure in a row, ms: backoff_min_s
  * doubling up to backoff_max_s, capped by the interval, with "equal
- * jitter" (half fixed, half random) so feeds do not retry in lockstep. */
-static uint64_t backoff_ms(struct rv_feeds *f, const struct feed *fd, unsigned fails)
+ * jitter" (half fixed, half random) so feeds do not retry in lockstep;
+ * the jittered delay is never under 1 s. */
+uint64_t rv_feeds_backoff_ms(const struct rv_feed_cfg *c, unsigned fails, unsigned *seed)
 {
-    uint64_t d = (uint64_t)fd->cfg.backoff_min_s * 1000, cap = (uint64_t)fd->cfg.backoff_max_s * 1000;
+    uint64_t d = (uint64_t)c->backoff_min_s * 1000, cap = (uint64_t)c->backoff_max_s * 1000, lo;
 
-    if (cap > (uint64_t)fd->cfg.interval_s * 1000)
-        cap = (uint64_t)fd->cfg.interval_s * 1000;
+    if (cap > (uint64_t)c->interval_s * 1000)
+        cap = (uint64_t)c->interval_s * 1000;
     for (unsigned i = 1; i < fails && d < cap; i++)
         d *= 2;
     if (d > cap)
         d = cap;
-    if (d < 1000)
+    if (d <= 1000)
         return 1000; /* never a hot loop on a failing feed */
-    return d / 2 + (uint64_t)rand_r(&f->rnd) % (d / 2 + 1);
+    lo = d / 2 < 1000 ? 1000 : d / 2;
+    return lo + (uint64_t)rand_r(seed) % (d - lo + 1);
 }
 
 static void poll_one(struct rv_feeds *f, struct feed *fd)
@@ -1163,7 +1262,7 @@ static void poll_one(struct rv_feeds *f, struct feed *fd)
     } else {
         char u[256];
         fd->fails++;
-        next = backoff_ms(f, fd, fd->fails);
+        next = rv_feeds_backoff_ms(&fd->cfg, fd->fails, &f->rnd);
         url_for_log(fd->cfg.url, u, sizeof(u));
         rv_log_warn(FEEDS_MOD,
                     "fetch failed feed=%s url=\"%s\" error=\"%s\" code=\"%s\" failures=%u retry_s=%.1f",
@@ -1250,6 +1349,7 @@ static void feed_metrics(struct feed *fd, struct rv_metrics *m)
     fd->m_304 = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("not_modified"), fh);
     fd->m_inv = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("invalid"), fh);
     fd->m_err = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("error"), fh);
+    fd->m_skip = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("skipped"), fh);
 #undef FEED_LBL
 }
 
@@ -1335,6 +1435,7 @@ int rv_feeds_start(struct rv_store *st, struct rv_writer *w, const struct rv_fee
             fd->kind = FEED_DIR_OR_FILE;
         } else {
             fd->kind = FEED_HTTP;
+            sha256_hex(fd->cfg.url, strlen(fd->cfg.url), fd->url_sha);
         }
         if (fd->cfg.interval_s == 0)
             fd->cfg.interval_s = 900;

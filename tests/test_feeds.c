@@ -124,6 +124,63 @@ static struct rv_feed_cfg cfg(const char *name, const char *format, const char *
     return c;
 }
 
+/* ------------------------------------------------- captured log lines */
+
+/* Sends stderr (where rv_log writes) to PATH at level LVL until
+ * log_release. Call only while no other thread runs (the log level is
+ * set before threads start). */
+struct log_capture {
+    int saved;
+};
+
+static void log_capture(struct log_capture *lc, const char *path, enum rv_log_level lvl)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        perror(path);
+        exit(2);
+    }
+    fflush(stderr);
+    lc->saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+    rv_log_set_level(lvl);
+}
+
+static void log_release(struct log_capture *lc)
+{
+    fflush(stderr);
+    dup2(lc->saved, 2);
+    close(lc->saved);
+    rv_log_set_level(RV_LOG_ERROR);
+}
+
+/* Whole file as a string (caller frees); "" when unreadable. */
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    char *b = calloc(1, 1 << 20);
+    size_t n = 0;
+
+    if (!b)
+        exit(2);
+    if (fp) {
+        n = fread(b, 1, (1 << 20) - 1, fp);
+        fclose(fp);
+    }
+    b[n] = '\0';
+    return b;
+}
+
+static size_t count_occurrences(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
 /* ------------------------------------------------------- feeds file */
 
 static void expect_parse_error(const char *text, int code, const char *msg)
@@ -157,6 +214,11 @@ static void test_feeds_file(const char *tmp)
                        "feeds[0].name: 'a b' is not 1..64 of A-Z a-z 0-9 . _ -");
     expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"ftp://h/x\"}]", RV_EINVAL,
                        "feeds[0].url: 'ftp://h/x' is not http(s)://, file:///path or a path");
+    /* credentials and the query never reach a message */
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\","
+                       "\"url\":\"ftp://user:pw@h:21/x?token=s3cret\"}]",
+                       RV_EINVAL,
+                       "feeds[0].url: 'ftp://h:21/x?...' is not http(s)://, file:///path or a path");
     expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\",\"interval_s\":0}]",
                        RV_EINVAL, "feeds[0].interval_s: must be an integer 1..604800");
     expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\",\"interval_s\":\"9\"}]",
@@ -567,6 +629,188 @@ static void test_big_payload(const char *tmp)
     env_close(&e);
 }
 
+/* ------------------------------------------- files that cannot be read */
+
+static void write_events(const char *path, const char *prefix, int n)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        perror(path);
+        exit(2);
+    }
+    for (int i = 0; i < n; i++)
+        fprintf(fp,
+                "{\"id\":\"%s-%03d\",\"kind\":\"incident\",\"country\":\"MM\","
+                "\"violation\":\"arbitrary_detention\",\"time\":\"2025-03-01T00:00:00Z\"}\n",
+                prefix, i);
+    fclose(fp);
+}
+
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* A directory file past max_bytes is skipped (cursor, log line, metric)
+ * and the later files go on; a single file past max_bytes is logged and
+ * counted at every poll, at its interval, not retried like a failure. */
+static void test_skip_too_big(const char *tmp)
+{
+    struct env e;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s, s2;
+    struct rv_errbuf err;
+    struct rv_metrics *m = NULL;
+    struct rv_feed_cfg fc;
+    struct log_capture lc;
+    char dir[512], a[600], b[600], c[600], d[600], logp[600], cur[4096], want[1024];
+    char *log;
+    rv_metric *skipped;
+
+    snprintf(dir, sizeof(dir), "%s/skipdir", tmp);
+    CHECK(mkdir(dir, 0700) == 0);
+    snprintf(a, sizeof(a), "%s/a.ndjson", dir);
+    snprintf(b, sizeof(b), "%s/b.ndjson", dir);
+    snprintf(c, sizeof(c), "%s/c.ndjson", dir);
+    snprintf(d, sizeof(d), "%s/d.ndjson", dir);
+    snprintf(logp, sizeof(logp), "%s/skip.log", tmp);
+    write_events(a, "sa", 2);
+    write_events(b, "sb", 200); /* about 25 KB */
+    write_events(c, "sc", 3);
+    CHECK(file_size(a) < 2000 && file_size(b) > 2000 && file_size(c) < 2000);
+
+    fc = cfg("skipdir", "ndjson", dir);
+    fc.max_bytes = 2000;
+    fc.backoff_min_s = 1;
+    fc.backoff_max_s = 1;
+    CHECK_OK(rv_metrics_new(&m), NULL);
+    skipped = rv_metrics_counter(m, "rv_feed_fetches_total", "feed=\"skipdir\",outcome=\"skipped\"",
+                                 "");
+    log_capture(&lc, logp, RV_LOG_WARN);
+    env_open(&e, tmp, "store-skip");
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, m, &f, &err), &err);
+    CHECK(wait_polls(f, "skipdir", 1, 10000, &s) == 0);
+    rv_feeds_poll_now(f); /* the skipped file is not tried (nor logged) again */
+    CHECK(wait_polls(f, "skipdir", 2, 10000, &s2) == 0);
+    rv_feeds_stop(&f);
+    log_release(&lc);
+
+    CHECK(s.payloads == 2 && s.accepted == 5 && s.skipped == 1);
+    CHECK(s.errors == 0 && s.consecutive_failures == 0);
+    CHECK_STR(s.last_error, "");
+    snprintf(want, sizeof(want), "file: '%s' is %lld bytes, more than max_bytes 2000", b,
+             file_size(b));
+    CHECK_STR(s.last_skipped, want);
+    CHECK(s2.skipped == 1 && s2.payloads == 2 && s2.unchanged == 1 && s2.errors == 0);
+    CHECK(rv_metric_get(skipped) == 1);
+    CHECK(count_source(e.st, "skipdir") == 5);
+    CHECK(cursor_of(e.st, "feed:skipdir", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"file\":\"c.ndjson\"") != NULL && strstr(cur, "skipped") == NULL);
+    log = read_text(logp);
+    snprintf(want, sizeof(want),
+             " warn feeds skipped feed=skipdir payload=\"b.ndjson\" reason=\"file: '%s' is %lld "
+             "bytes, more than max_bytes 2000\"\n",
+             b, file_size(b));
+    CHECK(strstr(log, want) != NULL);
+    CHECK(count_occurrences(log, "skipped feed=") == 1);
+    CHECK(strstr(log, "fetch failed") == NULL);
+    if (!strstr(log, want))
+        fprintf(stderr, "log:\n%s\n", log);
+    free(log);
+
+    /* the last file too big: the cursor stays on it, marked skipped; cut
+     * down, it is read again */
+    write_events(d, "sd", 100);
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, m, &f, &err), &err);
+    CHECK(wait_polls(f, "skipdir", 1, 10000, &s) == 0);
+    rv_feeds_stop(&f);
+    CHECK(s.skipped == 1 && s.payloads == 0 && s.errors == 0);
+    CHECK(cursor_of(e.st, "feed:skipdir", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"file\":\"d.ndjson\"") != NULL && strstr(cur, "\"skipped\":true") != NULL);
+    write_events(d, "sd", 4);
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, m, &f, &err), &err);
+    CHECK(wait_polls(f, "skipdir", 1, 10000, &s) == 0);
+    rv_feeds_stop(&f);
+    CHECK(s.skipped == 0 && s.payloads == 1 && s.accepted == 4);
+    CHECK(cursor_of(e.st, "feed:skipdir", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"file\":\"d.ndjson\"") != NULL && strstr(cur, "skipped") == NULL);
+    CHECK(count_source(e.st, "skipdir") == 9);
+    CHECK(rv_metric_get(skipped) == 2);
+
+    /* one file that grew past max_bytes: skipped at every poll, and the
+     * next poll is at the interval, not after a failure's backoff */
+    fc = cfg("skipfile", "ndjson", b);
+    fc.max_bytes = 2000;
+    fc.backoff_min_s = 1;
+    fc.backoff_max_s = 1;
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "skipfile", 1, 10000, &s) == 0);
+    sleep_ms(1500);
+    CHECK(rv_feeds_stats(f, "skipfile", &s2) == RV_OK);
+    CHECK(s2.polls == 1);
+    rv_feeds_poll_now(f);
+    CHECK(wait_polls(f, "skipfile", 2, 10000, &s2) == 0);
+    rv_feeds_stop(&f);
+    CHECK(s.skipped == 1 && s.errors == 0 && s.consecutive_failures == 0 && s.payloads == 0);
+    CHECK_STR(s.last_error, "");
+    snprintf(want, sizeof(want), "file: '%s' is %lld bytes, more than max_bytes 2000", b,
+             file_size(b));
+    CHECK_STR(s.last_skipped, want);
+    CHECK(s2.skipped == 2 && s2.errors == 0);
+    CHECK(cursor_of(e.st, "feed:skipfile", cur, sizeof(cur)) == 0);
+    env_close(&e);
+    rv_metrics_free(&m);
+}
+
+/* ------------------------------------------------------------ backoff */
+
+/* Every draw within [max(D/2, 1 s), D], and both ends of that range
+ * reached within a tenth of it. */
+static void check_backoff(const struct rv_feed_cfg *c, unsigned fails, uint64_t lo, uint64_t hi)
+{
+    unsigned seed = 12345u + fails;
+    uint64_t mn = UINT64_MAX, mx = 0;
+
+    for (int i = 0; i < 20000; i++) {
+        uint64_t v = rv_feeds_backoff_ms(c, fails, &seed);
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+    }
+    if (!(mn >= lo && mx <= hi && mn <= lo + (hi - lo) / 10 && mx >= hi - (hi - lo) / 10)) {
+        fprintf(stderr, "backoff min %u max %u fails %u: got %llu..%llu, want in %llu..%llu\n",
+                c->backoff_min_s, c->backoff_max_s, fails, (unsigned long long)mn,
+                (unsigned long long)mx, (unsigned long long)lo, (unsigned long long)hi);
+        check_failures++;
+    }
+}
+
+static void test_backoff(void)
+{
+    struct rv_feed_cfg c = cfg("x", "ndjson", "/x");
+
+    c.backoff_min_s = 1;
+    c.backoff_max_s = 1;
+    for (unsigned k = 1; k <= 4; k++)
+        check_backoff(&c, k, 1000, 1000); /* never under 1 s */
+    c.backoff_max_s = 8;
+    check_backoff(&c, 1, 1000, 1000);
+    check_backoff(&c, 2, 1000, 2000);
+    check_backoff(&c, 3, 2000, 4000);
+    check_backoff(&c, 4, 4000, 8000);
+    check_backoff(&c, 40, 4000, 8000);
+    c.backoff_min_s = 30;
+    c.backoff_max_s = 3600;
+    check_backoff(&c, 1, 15000, 30000);
+    check_backoff(&c, 8, 1800000, 3600000);
+    c.interval_s = 3; /* the interval caps it */
+    check_backoff(&c, 1, 1500, 3000);
+    c.interval_s = 1;
+    check_backoff(&c, 5, 1000, 1000);
+    c.backoff_min_s = 0; /* not from a feeds file, still not a hot loop */
+    check_backoff(&c, 1, 1000, 1000);
+}
+
 /* -------------------------------------------------------- HTTP feeds */
 
 struct server {
@@ -716,6 +960,100 @@ static void test_http_feeds(const char *tmp)
     server_stop(&sv);
 }
 
+/* Credentials in a feed URL: neither the log nor the cursor shows them
+ * (nor the query); the cursor still recognises the feed. */
+static void test_http_credentials(const char *tmp)
+{
+    struct env e;
+    struct server sv;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s, s500, s304, sold;
+    struct rv_errbuf err;
+    struct rv_feed_cfg fc[2];
+    struct log_capture lc;
+    char u[2][160], logp[600], cur[4096], cur2[4096], legacy[4096], want[512];
+    char *log, *h;
+
+    if (server_start(&sv) != 0) {
+        fprintf(stderr, "cannot start tests/feeds_http_server.py\n");
+        check_failures++;
+        server_stop(&sv);
+        return;
+    }
+    snprintf(u[0], sizeof(u[0]), "http://alice:pw-x7@127.0.0.1:%d/events.ndjson?token=s3cret",
+             sv.port);
+    snprintf(u[1], sizeof(u[1]), "http://alice:pw-x7@127.0.0.1:%d/fail#s3cret", sv.port);
+    fc[0] = cfg("hc-ok", "ndjson", u[0]);
+    fc[1] = cfg("hc-500", "ndjson", u[1]);
+    snprintf(logp, sizeof(logp), "%s/cred.log", tmp);
+    log_capture(&lc, logp, RV_LOG_INFO);
+    env_open(&e, tmp, "store-cred");
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 2, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "hc-ok", 1, 10000, &s) == 0);
+    CHECK(wait_polls(f, "hc-500", 1, 10000, &s500) == 0);
+    rv_feeds_stop(&f);
+    /* restart: the cursor is recognised (conditional request, 304) */
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "hc-ok", 1, 10000, &s304) == 0);
+    rv_feeds_stop(&f);
+    CHECK(cursor_of(e.st, "feed:hc-ok", cur, sizeof(cur)) > 0);
+    /* a cursor of before (the url itself) is recognised and rewritten */
+    {
+        char old[4096], *sha = strstr(cur, "\"sha256\":\"");
+        struct rv_cursor_rec rec = {"feed:hc-ok", old, 0};
+        struct rv_write_req req;
+
+        CHECK(sha != NULL);
+        snprintf(old, sizeof(old),
+                 "{\"v\":1,\"url\":\"%s\",\"etag\":\"\\\"v1\\\"\","
+                 "\"last_modified\":\"Wed, 01 Jan 2025 10:00:00 GMT\",%.75s}",
+                 u[0], sha ? sha : "");
+        rec.len = strlen(old);
+        memset(&req, 0, sizeof(req));
+        req.cur = &rec;
+        req.nc = 1;
+        CHECK_OK(rv_writer_submit_wait(e.w, &req, 10000), &req.err);
+        CHECK(cursor_of(e.st, "feed:hc-ok", legacy, sizeof(legacy)) > 0);
+        CHECK_OK(rv_feeds_start(e.st, e.w, fc, 1, NULL, &f, &err), &err);
+        CHECK(wait_polls(f, "hc-ok", 1, 10000, &sold) == 0);
+        rv_feeds_stop(&f);
+        CHECK(cursor_of(e.st, "feed:hc-ok", cur2, sizeof(cur2)) > 0);
+    }
+    env_close(&e);
+    log_release(&lc);
+    server_stop(&sv);
+
+    CHECK(s.payloads == 1 && s.accepted == 5 && s.errors == 0);
+    CHECK(s500.errors == 1);
+    CHECK_STR(s500.last_error, "http: status 500");
+    CHECK(s304.not_modified == 1 && s304.payloads == 0 && s304.errors == 0);
+    CHECK(strstr(legacy, "s3cret") != NULL); /* the old cursor was written as meant */
+    CHECK(sold.not_modified == 1 && sold.payloads == 0 && sold.errors == 0);
+    CHECK_STR(cur2, cur);
+    log = read_text(logp);
+    snprintf(want, sizeof(want),
+             " info feeds payload feed=hc-ok payload=\"http://127.0.0.1:%d/events.ndjson?...\" "
+             "bytes=",
+             sv.port);
+    CHECK(strstr(log, want) != NULL);
+    snprintf(want, sizeof(want),
+             " warn feeds fetch failed feed=hc-500 url=\"http://127.0.0.1:%d/fail?...\" "
+             "error=\"http: status 500\" code=",
+             sv.port);
+    CHECK(strstr(log, want) != NULL);
+    CHECK(strstr(log, "alice") == NULL && strstr(log, "pw-x7") == NULL &&
+          strstr(log, "s3cret") == NULL);
+    if (!strstr(log, want))
+        fprintf(stderr, "log:\n%s\n", log);
+    free(log);
+    /* the cursor keeps a hash of the url, not the url */
+    CHECK(strstr(cur, "alice") == NULL && strstr(cur, "pw-x7") == NULL &&
+          strstr(cur, "s3cret") == NULL && strstr(cur, "127.0.0.1") == NULL);
+    h = strstr(cur, "\"url_sha256\":\"");
+    CHECK(h != NULL && strlen(h) > 14 + 64 && h[14 + 64] == '"' &&
+          strspn(h + 14, "0123456789abcdef") == 64);
+}
+
 /* -------------------------------------------------------------- demo */
 
 struct demo_ctx {
@@ -824,7 +1162,10 @@ int main(void)
     test_file_feeds(tmp);
     test_dir_feed(tmp);
     test_big_payload(tmp);
+    test_skip_too_big(tmp);
+    test_backoff();
     test_http_feeds(tmp);
+    test_http_credentials(tmp);
     test_demo(tmp);
     rm_rf(tmp);
     printf("test_feeds: %.1f s\n", (double)(rv_mono_ns() - t0) / 1e9);

@@ -26,25 +26,38 @@
  * crash between two requests of one payload. Cursor (JSON text):
  *   file       {"v":1,"path":P,"size":S,"mtime_ns":T,"sha256":H}: an
  *              unchanged file (same size and mtime, or same hash) is skipped
- *   directory  {"v":1,"path":P,"file":F,"size":S,"mtime_ns":T}: regular
- *              files (dotfiles skipped) are processed in byte order of their
- *              names, one payload each; a restart resumes after F (F itself
- *              again only if its size or mtime changed)
- *   http       {"v":1,"url":U,"etag":E,"last_modified":L,"sha256":H}:
- *              sent back as If-None-Match / If-Modified-Since (304: nothing
- *              to do); a 200 with the same body hash is skipped too
+ *   directory  {"v":1,"path":P,"file":F,"size":S,"mtime_ns":T[,"skipped":true]}:
+ *              regular files (dotfiles skipped) are processed in byte order
+ *              of their names, one payload each; a restart resumes after F
+ *              (F itself again only if its size or mtime changed)
+ *   http       {"v":1,"url_sha256":U,"etag":E,"last_modified":L,"sha256":H}:
+ *              U is the hex SHA-256 of the configured url (the url itself,
+ *              whose query may hold a key, is not stored; an older cursor
+ *              with "url" is still recognised); the validators are sent
+ *              back as If-None-Match / If-Modified-Since (304: nothing to
+ *              do); a 200 with the same body hash is skipped too
  * A payload that is not of the format at all is logged and counted
  * (outcome="invalid") and its cursor still written, so it is not re-read
- * until it changes. Fetch failures (I/O, HTTP status >= 400, timeouts,
+ * until it changes. A file of a directory that cannot be read as it is
+ * (larger than max_bytes, gone or unreadable after it was listed) is
+ * skipped: logged once (rv_log_warn "skipped ... reason=..."), counted
+ * (outcome="skipped", stats skipped / last_skipped) and its cursor written
+ * with "skipped":true, so the later files go on; transient errors (EINTR,
+ * EAGAIN, out of memory or descriptors) leave the cursor and are retried.
+ * A single-file feed larger than max_bytes is skipped the same way but
+ * without a cursor: logged and counted at every poll, polled at interval_s.
+ * Fetch failures (I/O, HTTP status >= 400, timeouts, an HTTP body past
  * max_bytes) are logged once each (rv_log_warn, key=value, no payload, URL
- * without its query) and retried with exponential backoff and jitter from
- * backoff_min_s doubling up to backoff_max_s, capped by interval_s.
+ * without user:password@ and without its query, in logs and messages
+ * alike) and retried with exponential backoff and jitter from
+ * backoff_min_s doubling up to backoff_max_s, capped by interval_s
+ * (rv_feeds_backoff_ms; never under 1 s).
  * Bad records are logged (the first RV_FEEDS_LOG_REJECTS of a payload,
  * then one summary line) and counted; the good records are kept.
  *
  * Metrics (M may be NULL):
  *   rv_feed_records_total{feed,outcome="accepted|duplicate|rejected"}
- *   rv_feed_fetches_total{feed,outcome="ok|unchanged|not_modified|invalid|error"}
+ *   rv_feed_fetches_total{feed,outcome="ok|unchanged|not_modified|invalid|error|skipped"}
  *
  * Threads: one worker thread polls every feed when due. rv_feeds_load,
  * _start, _stop, _cfg_free from one controlling thread; _stats and
@@ -123,12 +136,21 @@ struct rv_feed_stats {
     uint64_t not_modified; /* HTTP 304 */
     uint64_t invalid;      /* payloads not of the format */
     uint64_t errors;       /* failed fetches */
+    uint64_t skipped;      /* payloads skipped (too big, unreadable) */
     uint64_t accepted, duplicates, rejected; /* records */
     unsigned consecutive_failures;
     char last_error[RV_ERRBUF_SIZE]; /* "" when the last poll succeeded */
+    char last_skipped[RV_ERRBUF_SIZE]; /* reason of the last skip, "" if none */
 };
 
 /* Copies the counters of feed NAME. Errors: RV_ENOTFOUND. */
 int rv_feeds_stats(struct rv_feeds *f, const char *name, struct rv_feed_stats *out);
+
+/* Delay in ms before retrying a feed of config C after its FAILS-th
+ * failure in a row (FAILS >= 1): D = backoff_min_s doubling per failure,
+ * at most backoff_max_s and interval_s, then jittered uniformly within
+ * [max(D/2, 1 s), D]; 1 s when D <= 1 s. SEED is rand_r's state. Any
+ * thread (exposed for tests). */
+uint64_t rv_feeds_backoff_ms(const struct rv_feed_cfg *c, unsigned fails, unsigned *seed);
 
 #endif
