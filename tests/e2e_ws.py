@@ -728,6 +728,16 @@ async def t_tls_deflate_ping():
             eq(ext, ["permessage-deflate"] if deflate else [], f"deflate {deflate}: negotiated")
             snap = await recv_json(w)
             eq(len(snap["alerts"]), 300, f"deflate {deflate}: big snapshot")
+            eq(sorted(a["seq"] for a in snap["alerts"]), list(range(1, 301)),
+               f"deflate {deflate}: snapshot alerts")
+            # unfiltered subscribers share one body; filtered ones get their own
+            w2 = await connect(s, {"token": None}, compression=None)
+            w3 = await connect(s, {"countries": ["SY"]})
+            snap2, snap3 = await recv_json(w2), await recv_json(w3)
+            eq(snap2, snap, f"deflate {deflate}: shared snapshot identical")
+            eq(snap3, snap, f"deflate {deflate}: filtered snapshot (all SY) identical")
+            await w2.close()
+            await w3.close()
             for q in range(301, 321):
                 s.alert(q, pad=20)
             eq((await until_seq(w, 320))[0], list(range(301, 321)), f"deflate {deflate}: live")

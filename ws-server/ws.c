@@ -485,6 +485,7 @@ static void hub_add_alert(struct rv_ws *ws, uint64_t seq, const char *json, size
     if (seq <= ws->last)
         return;
     ws->last = seq;
+    ws->hub_ver++;
     if (alert_parse(ws, seq, json, len, &a)) {
         atomic_fetch_add(&ws->c_bad_updates, 1);
         rv_log_warn(MOD, "unreadable alert seq=%llu", (unsigned long long)seq);
@@ -562,6 +563,7 @@ static void hub_cell(struct rv_ws *ws, const char *json, size_t len)
     size_t idx = ((size_t)ci * RV_VIOLATION_COUNT + (size_t)viol) * WS_RES_SLOTS + (size_t)res;
     ws_msg_free(&ws->cells[idx]);
     ws->cells[idx] = m;
+    ws->hub_ver++;
     for (struct ws_sess *s = ws->sessions; s; s = s->next) {
         if (s->snap_pending || !cell_match(s, ci, viol, res))
             continue;
@@ -690,8 +692,19 @@ static void chunk_clear(struct ws_sess *s)
     s->chunk_n = s->chunk_i = 0;
 }
 
+static void snap_unref(struct ws_snap **sp)
+{
+    struct ws_snap *sn = *sp;
+    if (sn && --sn->refs == 0) {
+        free(sn->body);
+        free(sn);
+    }
+    *sp = NULL;
+}
+
 static void sess_free(struct ws_sess *s)
 {
+    snap_unref(&s->shared);
     ws_msg_free(&s->out);
     for (int i = 0; i < s->ctl_n; i++)
         ws_msg_free(&s->ctl[i]);
@@ -780,7 +793,7 @@ static struct ws_msg *next_alert(struct rv_ws *ws, struct ws_sess *s, struct ws_
                 struct ws_buf b = {0};
                 s->live = false;
                 atomic_fetch_add(&ws->c_resyncs, 1);
-                rv_log_info(MOD, "resync from_seq=%llu", (unsigned long long)s->cursor);
+                rv_log_debug(MOD, "resync from_seq=%llu", (unsigned long long)s->cursor);
                 ws_buf_reserve_pre(&b);
                 ws_buf_printf(&b, "{\"type\":\"resync\",\"from_seq\":%llu}",
                               (unsigned long long)s->cursor);
@@ -829,35 +842,27 @@ static struct ws_msg *next_alert(struct rv_ws *ws, struct ws_sess *s, struct ws_
 
 static bool sess_has_more(struct rv_ws *ws, const struct ws_sess *s)
 {
-    return s->out.buf || s->ctl_n || s->snap_pending ||
+    return s->out.buf || s->shared || s->ctl_n || s->snap_pending ||
            (s->subscribed && (s->chunk || s->cursor < ws->last || s->n_dirty));
 }
 
-static int build_snapshot(struct rv_ws *ws, struct ws_sess *s)
+/* "alerts":[..],"cells":[..]} of what S's filter matches. */
+static void snap_body(struct rv_ws *ws, const struct ws_sess *s, struct ws_buf *b)
 {
-    struct ws_buf b = {0};
     bool first = true;
 
-    hub_pull_store(ws);
-    ws_buf_reserve_pre(&b);
-    ws_buf_printf(&b,
-                  "{\"type\":\"snapshot\",\"alert_seq\":%llu,\"epoch\":\"%llu\",\"reset\":%s,"
-                  "\"role\":\"%s\",\"alerts\":[",
-                  (unsigned long long)ws->last, (unsigned long long)ws->epoch,
-                  s->reset ? "true" : "false", ws_role_name(s->role));
+    ws_buf_str(b, "\"alerts\":[");
     for (size_t i = 0; i < ws->open_n; i++) {
         const struct ws_alert *a = &ws->open[i];
         if (!alert_match(s, a) || a->level < s->min_level)
             continue;
         if (!first)
-            ws_buf_add(&b, ",", 1);
+            ws_buf_add(b, ",", 1);
         first = false;
-        ws_buf_add(&b, (const char *)a->m.buf + LWS_PRE, a->m.len);
+        ws_buf_add(b, (const char *)a->m.buf + LWS_PRE, a->m.len);
     }
-    ws_buf_str(&b, "],\"cells\":[");
+    ws_buf_str(b, "],\"cells\":[");
     first = true;
-    memset(s->dirty, 0, sizeof(s->dirty));
-    s->n_dirty = 0;
     if (s->want_cells) {
         for (size_t idx = 0; idx < WS_NCELL; idx++) {
             const struct ws_msg *m = &ws->cells[idx];
@@ -868,19 +873,81 @@ static int build_snapshot(struct rv_ws *ws, struct ws_sess *s)
             if (!cell_match(s, ci, viol, res))
                 continue;
             if (!first)
-                ws_buf_add(&b, ",", 1);
+                ws_buf_add(b, ",", 1);
             first = false;
-            ws_buf_add(&b, (const char *)m->buf + LWS_PRE, m->len);
+            ws_buf_add(b, (const char *)m->buf + LWS_PRE, m->len);
         }
     }
-    ws_buf_str(&b, "]}");
+    ws_buf_str(b, "]}");
+}
+
+static bool sess_unfiltered(const struct ws_sess *s)
+{
+    return s->all_countries && s->viol_mask == (1u << RV_VIOLATION_COUNT) - 1 &&
+           s->min_level == WS_LVL_WATCH && s->res_mask == (1u << WS_RES_SLOTS) - 1 &&
+           s->want_cells;
+}
+
+/* The shared unfiltered body for the hub's current version (a new reference). */
+static struct ws_snap *snap_shared(struct rv_ws *ws)
+{
+    if (ws->snap && ws->snap->version == ws->hub_ver) {
+        ws->snap->refs++;
+        return ws->snap;
+    }
+    snap_unref(&ws->snap);
+    struct ws_snap *sn = calloc(1, sizeof(*sn));
+    struct ws_sess *all = calloc(1, sizeof(*all));
+    struct ws_buf b = {0};
+    if (!sn || !all)
+        goto oom;
+    all->subscribed = all->want_cells = all->all_countries = true;
+    all->viol_mask = (1u << RV_VIOLATION_COUNT) - 1;
+    all->res_mask = (1u << WS_RES_SLOTS) - 1;
+    snap_body(ws, all, &b);
+    if (b.oom)
+        goto oom;
+    free(all);
+    sn->body = b.p;
+    sn->len = b.len;
+    sn->version = ws->hub_ver;
+    sn->refs = 2; /* the hub's and the caller's */
+    ws->snap = sn;
+    return sn;
+oom:
+    ws_buf_free(&b);
+    free(all);
+    free(sn);
+    return NULL;
+}
+
+static int build_snapshot(struct rv_ws *ws, struct ws_sess *s)
+{
+    struct ws_buf b = {0};
+
+    hub_pull_store(ws);
+    ws_buf_reserve_pre(&b);
+    ws_buf_printf(&b,
+                  "{\"type\":\"snapshot\",\"alert_seq\":%llu,\"epoch\":\"%llu\",\"reset\":%s,"
+                  "\"role\":\"%s\",",
+                  (unsigned long long)ws->last, (unsigned long long)ws->epoch,
+                  s->reset ? "true" : "false", ws_role_name(s->role));
+    snap_unref(&s->shared);
+    if (sess_unfiltered(s))
+        s->shared = snap_shared(ws);
+    if (!s->shared)
+        snap_body(ws, s, &b);
+    memset(s->dirty, 0, sizeof(s->dirty));
+    s->n_dirty = 0;
     if (b.oom) {
         ws_buf_free(&b);
+        snap_unref(&s->shared);
         return RV_ENOMEM;
     }
     s->out.buf = (unsigned char *)b.p;
     s->out.len = b.len - LWS_PRE;
     s->out_off = 0;
+    s->sh_off = 0;
     s->snap_pending = false;
     /* alerts after the snapshot: past SINCE when given, else past the snapshot */
     s->cursor = ws->last;
@@ -904,14 +971,29 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
     int rc = 0;
 
     if (s->out.buf) {
+        /* our own buffer: lws writes each fragment's header over the bytes
+         * before it, already sent */
         size_t rem = s->out.len - s->out_off, n = rem > WS_FRAG ? WS_FRAG : rem;
-        int flags = lws_write_ws_flags(LWS_WRITE_TEXT, s->out_off == 0, n == rem);
+        int flags = lws_write_ws_flags(LWS_WRITE_TEXT, s->out_off == 0, n == rem && !s->shared);
         int w = lws_write(s->wsi, s->out.buf + LWS_PRE + s->out_off, n, (enum lws_write_protocol)flags);
         if (w < (int)n)
             return -1;
         s->out_off += n;
         if (s->out_off == s->out.len)
             ws_msg_free(&s->out);
+        goto more;
+    }
+    if (s->shared) {
+        /* a shared body must stay intact: each fragment goes through scratch */
+        size_t rem = s->shared->len - s->sh_off, n = rem > WS_FRAG ? WS_FRAG : rem;
+        int flags = lws_write_ws_flags(LWS_WRITE_TEXT, 0, n == rem);
+        memcpy(ws->scratch + LWS_PRE, s->shared->body + s->sh_off, n);
+        int w = lws_write(s->wsi, ws->scratch + LWS_PRE, n, (enum lws_write_protocol)flags);
+        if (w < (int)n)
+            return -1;
+        s->sh_off += n;
+        if (s->sh_off == s->shared->len)
+            snap_unref(&s->shared);
         goto more;
     }
     if (s->ctl_n) {
@@ -1459,6 +1541,7 @@ static void ws_free(struct rv_ws *ws)
     free(ws->open);
     for (size_t i = 0; i < WS_NCELL; i++)
         ws_msg_free(&ws->cells[i]);
+    snap_unref(&ws->snap);
     for (it = ws->q_head; it; it = next) {
         next = it->next;
         free(it->json);

@@ -42,6 +42,17 @@ struct ws_msg {
     size_t len;
 };
 
+/* The body of an unfiltered snapshot ("alerts":[..],"cells":[..]}),
+ * shared by every session that subscribes with no filter while the hub
+ * has not changed: a surge of dashboards costs one copy, not one each
+ * (lws thread; refcounted). */
+struct ws_snap {
+    char *body;
+    size_t len;
+    uint64_t version; /* rv_ws.hub_ver it was built at */
+    unsigned refs;    /* sessions sending it, + 1 while it is rv_ws.snap */
+};
+
 /* One alert state change as held in the ring (lws thread). */
 struct ws_alert {
     uint64_t seq;
@@ -86,6 +97,8 @@ struct ws_sess {
     uint8_t countries[(WS_NCOUNTRY + 7) / 8];
     struct ws_msg out;           /* large message being sent in fragments */
     size_t out_off;
+    struct ws_snap *shared;      /* shared snapshot body sent after out (a reference) */
+    size_t sh_off;
     struct ws_msg ctl[WS_CTL_MAX]; /* errors, resync, pong */
     int ctl_n;
     struct ws_msg *chunk;        /* alerts read from the store, being sent */
@@ -156,6 +169,9 @@ struct rv_ws {
     int n_res;
     struct ws_sess *sessions;
     unsigned n_sess;
+    uint64_t hub_ver;            /* bumped by every alert and cell */
+    struct ws_snap *snap;        /* the current shared snapshot body, or NULL */
+    unsigned char scratch[LWS_PRE + WS_FRAG]; /* fragments of shared bodies are copied here */
 
     /* counters (any thread) */
     atomic_uint_fast64_t c_conns_total, c_resyncs, c_msgs_in, c_errors_sent, c_errors_dropped,
