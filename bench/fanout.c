@@ -45,7 +45,7 @@
 #include "rv/timeutil.h"
 #include "rv/ws.h"
 
-static int atoi_checked(const char *s)
+static int parse_count(const char *s)
 {
     char *end;
     long v = strtol(s, &end, 10);
@@ -607,9 +607,9 @@ static int load(int argc, char **argv)
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0)
-            port = atoi_checked(argv[i + 1]);
+            port = parse_count(argv[i + 1]);
         else if (strcmp(argv[i], "--clients") == 0)
-            L.n = atoi_checked(argv[i + 1]);
+            L.n = parse_count(argv[i + 1]);
         else if (strcmp(argv[i], "--snapshot") == 0)
             L.want_snapshot = strcmp(argv[i + 1], "1") == 0;
     }
