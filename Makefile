@@ -46,7 +46,7 @@ asan:
 tsan:
 	@sh scripts/install-deps.sh
 	$(MAKE) build BUILD=build-tsan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DRV_SANITIZE=thread"
-	cd build-tsan && ctest --output-on-failure -j1 -E e2e_
+	cd build-tsan && TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:halt_on_error=1 ctest --output-on-failure -j1 -E e2e_
 
 # libFuzzer targets (clang): the event parser and every feed parser,
 # FUZZ_SECONDS each (make test runs them for 5 s through tests/e2e_fuzz.sh).
