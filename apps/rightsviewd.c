@@ -30,7 +30,7 @@
 static const char *usage_text =
     "usage: rightsviewd [--config FILE] [--data DIR] [--http HOST:PORT] [--ingest ENDPOINT]\n"
     "                   [--partners FILE] [--server-key FILE] [--feeds FILE] [--demo]\n"
-    "                   [--role ROLE] [--log-level LEVEL]\n"
+    "                   [--tls-cert FILE --tls-key FILE] [--role ROLE] [--log-level LEVEL]\n"
     "\n"
     "  --config FILE      JSON config; every key has a default, flags override it\n"
     "  --data DIR         LMDB data directory (default ./rv-data)\n"
@@ -41,6 +41,8 @@ static const char *usage_text =
     "  --server-key FILE  the server's secret key (rvctl keygen server)\n"
     "  --feeds FILE       JSON list of feeds to fetch (see README)\n"
     "  --demo             replay the shipped sample feeds with times shifted to now\n"
+    "  --tls-cert FILE    PEM certificate: serve HTTPS and WSS (with --tls-key)\n"
+    "  --tls-key FILE     PEM private key\n"
     "  --role ROLE        all (default): every stage in this process\n"
     "  --log-level LEVEL  debug, info (default), warn, error\n"
     "\n"
@@ -93,6 +95,8 @@ int main(int argc, char **argv)
                                          {"demo", no_argument, 0, 'D'},
                                          {"role", required_argument, 0, 'r'},
                                          {"log-level", required_argument, 0, 'l'},
+                                         {"tls-cert", required_argument, 0, 'T'},
+                                         {"tls-key", required_argument, 0, 'K'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct rv_config cfg;
@@ -100,6 +104,7 @@ int main(int argc, char **argv)
     const char *flag_config = NULL;
     struct {
         const char *data, *http, *ingest, *partners, *server_key, *feeds, *role, *log_level;
+        const char *tls_cert, *tls_key;
         bool demo;
     } fl = {0};
     struct rv_store *st = NULL;
@@ -125,7 +130,7 @@ int main(int argc, char **argv)
     int c, sig, rc = 1;
     enum rv_log_level lvl;
 
-    while ((c = getopt_long(argc, argv, "c:d:H:i:p:k:f:Dr:l:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:H:i:p:k:f:Dr:l:T:K:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': flag_config = optarg; break;
         case 'd': fl.data = optarg; break;
@@ -137,6 +142,8 @@ int main(int argc, char **argv)
         case 'D': fl.demo = true; break;
         case 'r': fl.role = optarg; break;
         case 'l': fl.log_level = optarg; break;
+        case 'T': fl.tls_cert = optarg; break;
+        case 'K': fl.tls_key = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -240,6 +247,15 @@ int main(int argc, char **argv)
         goto cfg_err;
     wso.http = cfg.http;
     wso.web_root = cfg.web_root;
+    if (fl.tls_cert)
+        wso.tls_cert = fl.tls_cert;
+    if (fl.tls_key)
+        wso.tls_key = fl.tls_key;
+    if ((wso.tls_cert && wso.tls_cert[0]) != (wso.tls_key && wso.tls_key[0])) {
+        fprintf(stderr, "rightsviewd: --tls-cert and --tls-key go together\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
     if (rv_ws_start(zctx, st, &wso, m, &ws, &err) != RV_OK) {
         fprintf(stderr, "rightsviewd: %s\n", err.msg);
         rc = EXIT_USAGE;
