@@ -17,6 +17,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "feed_sink.h"
+
 static int failures;
 
 #define CHECK(expr)                                                                                \
@@ -29,81 +31,9 @@ static int failures;
 
 #define SAMPLE "acled_export_format_fictional.csv"
 
-/* ------------------------------------------------------------ the sink */
-
-struct reject {
-    size_t record;
-    char msg[RV_ERRBUF_SIZE];
-};
-
-struct collect {
-    struct rv_event *evs;
-    size_t n, cap;
-    struct reject *rej;
-    size_t nrej, caprej;
-    size_t stop_after; /* emit returns stop_code after this many events; 0 never */
-    int stop_code;
-};
-
-static int on_emit(void *arg, struct rv_event *ev)
-{
-    struct collect *c = arg;
-
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct rv_event *p = realloc(c->evs, cap * sizeof *p);
-
-        if (!p) {
-            rv_event_release(ev);
-            return 1;
-        }
-        c->evs = p;
-        c->cap = cap;
-    }
-    c->evs[c->n++] = *ev; /* takes the owned strings */
-    return c->stop_after && c->n >= c->stop_after ? c->stop_code : 0;
-}
-
-static void on_reject(void *arg, size_t record, const char *msg)
-{
-    struct collect *c = arg;
-
-    if (c->nrej == c->caprej) {
-        size_t cap = c->caprej ? c->caprej * 2 : 16;
-        struct reject *p = realloc(c->rej, cap * sizeof *p);
-
-        if (!p)
-            return;
-        c->rej = p;
-        c->caprej = cap;
-    }
-    c->rej[c->nrej].record = record;
-    snprintf(c->rej[c->nrej].msg, sizeof c->rej[c->nrej].msg, "%s", msg);
-    c->nrej++;
-}
-
-static void collect_free(struct collect *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        rv_event_release(&c->evs[i]);
-    free(c->evs);
-    free(c->rej);
-    memset(c, 0, sizeof *c);
-}
-
 static int parse(const char *buf, size_t len, struct collect *c, struct rv_errbuf *err)
 {
-    struct rv_feed_sink sink = {"acled-test", on_emit, on_reject, c};
-
-    return rv_feed_parse_acled(buf, len, &sink, err);
-}
-
-static const struct rv_event *find(const struct collect *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->evs[i].id, id) == 0)
-            return &c->evs[i];
-    return NULL;
+    return collect_parse(rv_feed_parse_acled, "acled-test", buf, len, c, err);
 }
 
 /* Reject I has RECORD and MSG; prints both when not. */
@@ -146,29 +76,6 @@ static int64_t day_ms(int y, int mo, int d)
 
     CHECK(rv_time_from_civil(y, mo, d, 0, 0, 0, &ms) == RV_OK);
     return ms;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        if (buf) {
-            buf[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* Occurrences of NEEDLE in HAY. */
@@ -574,12 +481,12 @@ static void test_stop(const char *buf, size_t len)
     struct rv_errbuf err;
 
     c.stop_after = 5;
-    c.stop_code = 1;
+    c.stop_rc = 1;
     CHECK(parse(buf, len, &c, &err) == RV_OK);
     CHECK(c.n == 5);
     collect_free(&c);
     c.stop_after = 5;
-    c.stop_code = RV_EIO;
+    c.stop_rc = RV_EIO;
     CHECK(parse(buf, len, &c, &err) == RV_EIO);
     CHECK(c.n == 5 && strcmp(c.evs[4].id, "acled-IRA900005") == 0);
     CHECK(strcmp(err.msg, "emit: the sink stopped the parse at record 6") == 0);

@@ -18,6 +18,8 @@
 
 #include <zip.h>
 
+#include "feed_sink.h"
+
 static int failures;
 
 #define CHECK(expr)                                                                                \
@@ -32,104 +34,9 @@ static int failures;
 
 /* ------------------------------------------------------------ the sink */
 
-struct reject {
-    size_t line;
-    char msg[RV_ERRBUF_SIZE];
-};
-
-struct collect {
-    struct rv_event *evs;
-    size_t n, cap;
-    struct reject *rej;
-    size_t nrej, caprej;
-    size_t stop_after; /* emit returns stop_code after this many events; 0 never */
-    int stop_code;
-};
-
-static int on_emit(void *arg, struct rv_event *ev)
-{
-    struct collect *c = arg;
-
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct rv_event *p = realloc(c->evs, cap * sizeof *p);
-
-        if (!p) {
-            rv_event_release(ev);
-            return 1;
-        }
-        c->evs = p;
-        c->cap = cap;
-    }
-    c->evs[c->n++] = *ev; /* takes the owned strings */
-    return c->stop_after && c->n >= c->stop_after ? c->stop_code : 0;
-}
-
-static void on_reject(void *arg, size_t line, const char *msg)
-{
-    struct collect *c = arg;
-
-    if (c->nrej == c->caprej) {
-        size_t cap = c->caprej ? c->caprej * 2 : 16;
-        struct reject *p = realloc(c->rej, cap * sizeof *p);
-
-        if (!p)
-            return;
-        c->rej = p;
-        c->caprej = cap;
-    }
-    c->rej[c->nrej].line = line;
-    snprintf(c->rej[c->nrej].msg, sizeof c->rej[c->nrej].msg, "%s", msg);
-    c->nrej++;
-}
-
-static void collect_free(struct collect *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        rv_event_release(&c->evs[i]);
-    free(c->evs);
-    free(c->rej);
-    memset(c, 0, sizeof *c);
-}
-
 static int parse(const char *buf, size_t len, struct collect *c, struct rv_errbuf *err)
 {
-    struct rv_feed_sink sink = {"gdelt-test", on_emit, on_reject, c};
-
-    return rv_feed_parse_gdelt(buf, len, &sink, err);
-}
-
-static const struct rv_event *find(const struct collect *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->evs[i].id, id) == 0)
-            return &c->evs[i];
-    return NULL;
-}
-
-/* --------------------------------------------------------- file input */
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        if (buf) {
-            buf[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
+    return collect_parse(rv_feed_parse_gdelt, "gdelt-test", buf, len, c, err);
 }
 
 /* -------------------------------------- independent view of the sample */
@@ -298,7 +205,7 @@ static void test_sample(const char *buf, size_t len, struct collect *out)
     for (size_t i = 0, k = 0; i < nrows; i++) {
         if (expected_violation(&rows[i]) < 0 || rows[i].action[0] || rows[i].actor1[0])
             continue;
-        CHECK(k < out->nrej && out->rej[k].line == rows[i].line);
+        CHECK(k < out->nrej && out->rej[k].record == rows[i].line);
         k++;
     }
 
@@ -464,7 +371,7 @@ static void test_truncated(const char *buf, const struct collect *plain)
     CHECK(parse(buf, (size_t)(p - buf), &c, &err) == RV_OK);
     /* the rows without Geo before line 189, then the cut line */
     for (size_t i = 0; i < plain->nrej; i++)
-        if (plain->rej[i].line < 189)
+        if (plain->rej[i].record < 189)
             before++;
     CHECK(c.nrej == before + 1);
     for (size_t i = 0; i < plain->n; i++)
@@ -475,7 +382,7 @@ static void test_truncated(const char *buf, const struct collect *plain)
         CHECK(strcmp(c.evs[i].id, plain->evs[i].id) == 0);
     CHECK(c.nrej >= 1);
     if (c.nrej >= 1) {
-        CHECK(c.rej[c.nrej - 1].line == 189);
+        CHECK(c.rej[c.nrej - 1].record == 189);
         CHECK(strcmp(c.rej[c.nrej - 1].msg, "columns: expected 61, got 13") == 0);
     }
     collect_free(&c);
@@ -517,7 +424,7 @@ static void expect_one(const char *text, size_t nev, const char *msg)
     CHECK(c.n == nev);
     CHECK(c.nrej == (msg ? 1u : 0u));
     if (msg && c.nrej == 1) {
-        CHECK(c.rej[0].line == 1);
+        CHECK(c.rej[0].record == 1);
         CHECK(strcmp(c.rej[0].msg, msg) == 0);
         if (strcmp(c.rej[0].msg, msg) != 0)
             fprintf(stderr, "  got \"%s\"\n  want \"%s\"\n", c.rej[0].msg, msg);
@@ -632,13 +539,13 @@ static void test_stop(const char *buf, size_t len)
     struct rv_errbuf err;
 
     c.stop_after = 3;
-    c.stop_code = 1; /* enough: not an error */
+    c.stop_rc = 1; /* enough: not an error */
     CHECK(parse(buf, len, &c, &err) == RV_OK);
     CHECK(c.n == 3);
     collect_free(&c);
     /* a failing sink: its code comes back; the third event is line 9 */
     c.stop_after = 3;
-    c.stop_code = RV_EIO;
+    c.stop_rc = RV_EIO;
     CHECK(parse(buf, len, &c, &err) == RV_EIO);
     CHECK(c.n == 3);
     CHECK(strcmp(err.msg, "emit: the sink stopped the parse at line 9") == 0);
