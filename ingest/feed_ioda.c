@@ -64,6 +64,8 @@
 #include "rv/err.h"
 #include "rv/event.h"
 #include "rv/feed.h"
+
+#include "feed_json.h"
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
 
@@ -90,101 +92,17 @@ static const struct ioda_score {
     {1e2, 1}, {1e3, 2}, {1e4, 3}, {1e5, 4}, {INFINITY, 5},
 };
 
-/* One record being turned into events: where to report it. */
-struct rec {
-    const struct rv_feed_sink *sink;
-    size_t record; /* 1-based, for sink->reject */
-    char path[48]; /* "data[3]" or "data[0][2]" */
-};
-
-enum { REC_SKIPPED = 0, REC_EMITTED, REC_REJECTED };
-
-static void rec_reject(const struct rec *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Reports the record as bad with "<path>.<field>: reason" (or
- * "<path>: reason" / "<path>[i]..." when FMT starts with ':' or '['). */
-static void rec_reject(const struct rec *r, const char *fmt, ...)
-{
-    char msg[RV_ERRBUF_SIZE];
-    size_t n = 0;
-    va_list ap;
-
-    if (r->path[0] != '\0') {
-        n = strlen(r->path);
-        memcpy(msg, r->path, n); /* path is shorter than msg */
-        if (fmt[0] != '[' && fmt[0] != ':')
-            msg[n++] = '.';
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - n, fmt, ap);
-    va_end(ap);
-    r->sink->reject(r->sink->arg, r->record, msg);
-}
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
-/* Largest length <= MAX that does not split a UTF-8 sequence of S. */
-static size_t utf8_cut(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
-/* Compact JSON text of OBJ, malloc'd (freed by rv_event_release). */
-static char *attrs_text(const cJSON *obj)
-{
-    char *printed = cJSON_PrintUnformatted(obj);
-    char *out;
-
-    if (printed == NULL)
-        return NULL;
-    out = dup_str(printed);
-    cJSON_free(printed);
-    return out;
-}
-
-/* True when S is 1..MAX bytes of [A-Za-z0-9._-]: safe inside an id. */
-static bool id_safe(const char *s, size_t max)
-{
-    size_t n = 0;
-
-    for (; s[n] != '\0'; n++) {
-        unsigned char c = (unsigned char)s[n];
-        if (n >= max)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return n > 0;
-}
-
 /* A required string member. */
-static bool get_str(const struct rec *r, const cJSON *obj, const char *name, const char **out)
+static bool get_str(const struct rv_feed_rec *r, const cJSON *obj, const char *name, const char **out)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, name);
 
     if (s == NULL) {
-        rec_reject(r, "%s: missing", name);
+        rv_feed_rec_reject(r, "%s: missing", name);
         return false;
     }
     if (!cJSON_IsString(s)) {
-        rec_reject(r, "%s: not a string", name);
+        rv_feed_rec_reject(r, "%s: not a string", name);
         return false;
     }
     *out = s->valuestring;
@@ -200,23 +118,23 @@ static const char *opt_str(const cJSON *obj, const char *name)
 }
 
 /* A required integer in [MIN, MAX] (JSON number without fraction). */
-static bool get_int(const struct rec *r, const cJSON *obj, const char *name, int64_t min,
+static bool get_int(const struct rv_feed_rec *r, const cJSON *obj, const char *name, int64_t min,
                     int64_t max, int64_t *out)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, name);
     double d;
 
     if (n == NULL) {
-        rec_reject(r, "%s: missing", name);
+        rv_feed_rec_reject(r, "%s: missing", name);
         return false;
     }
     if (!cJSON_IsNumber(n)) {
-        rec_reject(r, "%s: not a number", name);
+        rv_feed_rec_reject(r, "%s: not a number", name);
         return false;
     }
     d = n->valuedouble;
     if (!isfinite(d) || d != floor(d) || d < (double)min || d > (double)max) {
-        rec_reject(r, "%s: %g is not an integer in %lld..%lld", name, d, (long long)min,
+        rv_feed_rec_reject(r, "%s: %g is not an integer in %lld..%lld", name, d, (long long)min,
                    (long long)max);
         return false;
     }
@@ -225,20 +143,20 @@ static bool get_int(const struct rec *r, const cJSON *obj, const char *name, int
 }
 
 /* A required finite number >= 0. */
-static bool get_nonneg(const struct rec *r, const cJSON *obj, const char *name, double *out)
+static bool get_nonneg(const struct rv_feed_rec *r, const cJSON *obj, const char *name, double *out)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, name);
 
     if (n == NULL) {
-        rec_reject(r, "%s: missing", name);
+        rv_feed_rec_reject(r, "%s: missing", name);
         return false;
     }
     if (!cJSON_IsNumber(n)) {
-        rec_reject(r, "%s: not a number", name);
+        rv_feed_rec_reject(r, "%s: not a number", name);
         return false;
     }
     if (!isfinite(n->valuedouble) || n->valuedouble < 0) {
-        rec_reject(r, "%s: %g is negative", name, n->valuedouble);
+        rv_feed_rec_reject(r, "%s: %g is negative", name, n->valuedouble);
         return false;
     }
     *out = n->valuedouble;
@@ -246,12 +164,12 @@ static bool get_nonneg(const struct rec *r, const cJSON *obj, const char *name, 
 }
 
 /* datasource: required, id-safe. */
-static bool get_datasource(const struct rec *r, const cJSON *obj, const char **out)
+static bool get_datasource(const struct rv_feed_rec *r, const cJSON *obj, const char **out)
 {
     if (!get_str(r, obj, "datasource", out))
         return false;
-    if (!id_safe(*out, IODA_MAX_DATASOURCE)) {
-        rec_reject(r, "datasource: '%.40s' is not 1-%d characters of [A-Za-z0-9._-]", *out,
+    if (!rv_feed_id_safe(*out, IODA_MAX_DATASOURCE)) {
+        rv_feed_rec_reject(r, "datasource: '%.40s' is not 1-%d characters of [A-Za-z0-9._-]", *out,
                    IODA_MAX_DATASOURCE);
         return false;
     }
@@ -259,71 +177,53 @@ static bool get_datasource(const struct rec *r, const cJSON *obj, const char **o
 }
 
 /* Entity TYPE/CODE -> EV->country, or a reject naming SUBJECT's field. */
-static bool entity_country(const struct rec *r, const char *field, const char *type,
+static bool entity_country(const struct rv_feed_rec *r, const char *field, const char *type,
                            const char *code, struct rv_event *ev)
 {
     if (strcmp(type, "country") != 0) {
-        rec_reject(r, "%s: '%.24s/%.40s' is not a country", field, type, code);
+        rv_feed_rec_reject(r, "%s: '%.24s/%.40s' is not a country", field, type, code);
         return false;
     }
     if (!rv_country_valid(code)) {
-        rec_reject(r, "%s: '%.8s' is not an ISO 3166-1 alpha-2 code", field, code);
+        rv_feed_rec_reject(r, "%s: '%.8s' is not an ISO 3166-1 alpha-2 code", field, code);
         return false;
     }
     memcpy(ev->country, code, 3); /* 2 letters + NUL */
     return true;
 }
 
-/* Validates EV and hands it to the sink (which then owns it). */
-static int emit_event(const struct rec *r, struct rv_event *ev, int *stop)
-{
-    struct rv_errbuf verr;
-    int rc;
-
-    rv_err_clear(&verr);
-    if (rv_event_validate(ev, &verr) != RV_OK) {
-        rec_reject(r, "%s", verr.msg);
-        rv_event_release(ev);
-        return REC_REJECTED;
-    }
-    rc = r->sink->emit(r->sink->arg, ev);
-    if (rc != 0)
-        *stop = rc;
-    return REC_EMITTED;
-}
-
 /* One /signals/raw series -> a probe per non-null value. Returns REC_*
- * (REC_EMITTED when at least one value went out) or RV_ENOMEM. */
-static int ioda_series(const struct rec *r, const cJSON *s, int *stop)
+ * (RV_REC_EMITTED when at least one value went out) or RV_ENOMEM. */
+static int ioda_series(const struct rv_feed_rec *r, const cJSON *s, int *stop)
 {
     const char *etype, *ecode, *ds;
     const cJSON *values, *v;
     int64_t from, step, i = 0;
     char attrs[128];
-    int out = REC_SKIPPED;
+    int out = RV_REC_SKIPPED;
 
     if (!get_str(r, s, "entityType", &etype) || !get_str(r, s, "entityCode", &ecode) ||
         !get_datasource(r, s, &ds) || !get_int(r, s, "from", 0, IODA_MAX_TIME_S, &from) ||
         !get_int(r, s, "step", 1, 366LL * 86400, &step))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     if (strcmp(etype, "country") != 0) {
-        rec_reject(r,
+        rv_feed_rec_reject(r,
                    "entityType: '%.24s' is not 'country' (no ISO country for entityCode '%.40s')",
                    etype, ecode);
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     }
     if (!rv_country_valid(ecode)) {
-        rec_reject(r, "entityCode: '%.8s' is not an ISO 3166-1 alpha-2 code", ecode);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "entityCode: '%.8s' is not an ISO 3166-1 alpha-2 code", ecode);
+        return RV_REC_REJECTED;
     }
     values = cJSON_GetObjectItemCaseSensitive(s, "values");
     if (values == NULL) {
-        rec_reject(r, "values: missing");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "values: missing");
+        return RV_REC_REJECTED;
     }
     if (!cJSON_IsArray(values)) {
-        rec_reject(r, "values: not an array");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "values: not an array");
+        return RV_REC_REJECTED;
     }
     snprintf(attrs, sizeof attrs,
              "{\"datasource\":\"%s\",\"entity_type\":\"country\",\"step\":%lld}", ds,
@@ -340,20 +240,20 @@ static int ioda_series(const struct rec *r, const cJSON *s, int *stop)
             continue; /* no data for that step */
         }
         if (!cJSON_IsNumber(v)) {
-            rec_reject(r, "values[%lld]: not a number or null", (long long)i);
-            out = out == REC_EMITTED ? out : REC_REJECTED;
+            rv_feed_rec_reject(r, "values[%lld]: not a number or null", (long long)i);
+            out = out == RV_REC_EMITTED ? out : RV_REC_REJECTED;
             i++;
             continue;
         }
         if (!isfinite(v->valuedouble) || v->valuedouble < 0) {
-            rec_reject(r, "values[%lld]: %g is negative", (long long)i, v->valuedouble);
-            out = out == REC_EMITTED ? out : REC_REJECTED;
+            rv_feed_rec_reject(r, "values[%lld]: %g is negative", (long long)i, v->valuedouble);
+            out = out == RV_REC_EMITTED ? out : RV_REC_REJECTED;
             i++;
             continue;
         }
         if (t > IODA_MAX_TIME_S) {
-            rec_reject(r, "values[%lld]: time %lld is past year 9999", (long long)i, (long long)t);
-            return out == REC_EMITTED ? out : REC_REJECTED;
+            rv_feed_rec_reject(r, "values[%lld]: time %lld is past year 9999", (long long)i, (long long)t);
+            return out == RV_REC_EMITTED ? out : RV_REC_REJECTED;
         }
         rv_event_init(&ev);
         snprintf(ev.source, sizeof ev.source, "%s", r->sink->source);
@@ -364,12 +264,12 @@ static int ioda_series(const struct rec *r, const cJSON *s, int *stop)
         ev.has_value = true;
         ev.value = v->valuedouble;
         ev.time_ms = t * 1000;
-        ev.attrs = dup_str(attrs);
+        ev.attrs = rv_feed_dup(attrs);
         if (ev.attrs == NULL)
             return RV_ENOMEM;
-        rc = emit_event(r, &ev, stop);
-        if (rc == REC_EMITTED)
-            out = REC_EMITTED;
+        rc = rv_feed_rec_emit(r, &ev, stop);
+        if (rc == RV_REC_EMITTED)
+            out = RV_REC_EMITTED;
         if (*stop != 0)
             break;
         i++;
@@ -378,7 +278,7 @@ static int ioda_series(const struct rec *r, const cJSON *s, int *stop)
 }
 
 /* One /outages/alerts record -> one probe. */
-static int ioda_alert(const struct rec *r, const cJSON *a, int *stop)
+static int ioda_alert(const struct rv_feed_rec *r, const cJSON *a, int *stop)
 {
     struct rv_event ev;
     cJSON *attrs = NULL;
@@ -392,30 +292,30 @@ static int ioda_alert(const struct rec *r, const cJSON *a, int *stop)
     rv_event_init(&ev);
     entity = cJSON_GetObjectItemCaseSensitive(a, "entity");
     if (entity == NULL) {
-        rec_reject(r, "entity: missing");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "entity: missing");
+        return RV_REC_REJECTED;
     }
     if (!cJSON_IsObject(entity)) {
-        rec_reject(r, "entity: not an object");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "entity: not an object");
+        return RV_REC_REJECTED;
     }
     if (!get_str(r, entity, "type", &etype) || !get_str(r, entity, "code", &ecode))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     if (!entity_country(r, "entity", etype, ecode, &ev))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     ename = opt_str(entity, "name");
     if (!get_datasource(r, a, &ds) || !get_int(r, a, "time", 0, IODA_MAX_TIME_S, &t) ||
         !get_str(r, a, "level", &level))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     for (k = 0; k < sizeof ioda_levels / sizeof ioda_levels[0]; k++)
         if (strcmp(level, ioda_levels[k].name) == 0)
             lv = &ioda_levels[k];
     if (lv == NULL) {
-        rec_reject(r, "level: '%.24s' is not normal, warning or critical", level);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "level: '%.24s' is not normal, warning or critical", level);
+        return RV_REC_REJECTED;
     }
     if (!get_nonneg(r, a, "value", &value) || !get_nonneg(r, a, "historyValue", &history))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     cond = opt_str(a, "condition");
 
     attrs = cJSON_CreateObject();
@@ -439,15 +339,15 @@ static int ioda_alert(const struct rec *r, const cJSON *a, int *stop)
     {
         char title[RV_TITLE_MAX];
         const char *who = ename != NULL && ename[0] != '\0' ? ename : ecode;
-        size_t n = utf8_cut(who, 200);
+        size_t n = rv_feed_utf8_cut(who, 200);
         snprintf(title, sizeof title, "IODA %s alert: %.*s (%s)", level, (int)n, who, ds);
-        ev.title = dup_str(title);
+        ev.title = rv_feed_dup(title);
     }
-    ev.attrs = attrs_text(attrs);
+    ev.attrs = rv_feed_attrs_text(attrs);
     if (ev.title == NULL || ev.attrs == NULL)
         goto fail;
     cJSON_Delete(attrs);
-    return emit_event(r, &ev, stop);
+    return rv_feed_rec_emit(r, &ev, stop);
 fail:
     cJSON_Delete(attrs);
     rv_event_release(&ev);
@@ -455,7 +355,7 @@ fail:
 }
 
 /* One /outages/events record -> one incident. */
-static int ioda_outage(const struct rec *r, const cJSON *e, int *stop)
+static int ioda_outage(const struct rv_feed_rec *r, const cJSON *e, int *stop)
 {
     struct rv_event ev;
     cJSON *attrs = NULL;
@@ -468,27 +368,27 @@ static int ioda_outage(const struct rec *r, const cJSON *e, int *stop)
 
     rv_event_init(&ev);
     if (!get_str(r, e, "location", &loc))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     slash = strchr(loc, '/');
     if (slash == NULL || (size_t)(slash - loc) >= sizeof type) {
-        rec_reject(r, "location: '%.48s' is not type/code", loc);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "location: '%.48s' is not type/code", loc);
+        return RV_REC_REJECTED;
     }
     memcpy(type, loc, (size_t)(slash - loc));
     type[slash - loc] = '\0';
     if (strcmp(type, "country") != 0) {
-        rec_reject(r, "location: '%.48s' is not a country", loc);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "location: '%.48s' is not a country", loc);
+        return RV_REC_REJECTED;
     }
     if (!rv_country_valid(slash + 1)) {
-        rec_reject(r, "location: '%.8s' is not an ISO 3166-1 alpha-2 code", slash + 1);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "location: '%.8s' is not an ISO 3166-1 alpha-2 code", slash + 1);
+        return RV_REC_REJECTED;
     }
     memcpy(ev.country, slash + 1, 3);
     if (!get_int(r, e, "start", 0, IODA_MAX_TIME_S, &start) ||
         !get_int(r, e, "duration", 0, IODA_MAX_TIME_S, &duration) || !get_datasource(r, e, &ds) ||
         !get_nonneg(r, e, "score", &score))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     name = opt_str(e, "location_name");
     method = opt_str(e, "method");
 
@@ -518,62 +418,20 @@ static int ioda_outage(const struct rec *r, const cJSON *e, int *stop)
     {
         char title[RV_TITLE_MAX];
         const char *who = name != NULL && name[0] != '\0' ? name : ev.country;
-        size_t n = utf8_cut(who, 200);
+        size_t n = rv_feed_utf8_cut(who, 200);
         snprintf(title, sizeof title, "IODA outage: %.*s (%s, %lld s)", (int)n, who, ds,
                  (long long)duration);
-        ev.title = dup_str(title);
+        ev.title = rv_feed_dup(title);
     }
-    ev.attrs = attrs_text(attrs);
+    ev.attrs = rv_feed_attrs_text(attrs);
     if (ev.title == NULL || ev.attrs == NULL)
         goto fail;
     cJSON_Delete(attrs);
-    return emit_event(r, &ev, stop);
+    return rv_feed_rec_emit(r, &ev, stop);
 fail:
     cJSON_Delete(attrs);
     rv_event_release(&ev);
     return RV_ENOMEM;
-}
-
-/* Parses BUF as JSON, with "json: ..." / "utf-8: ..." errors. */
-static cJSON *parse_payload(const char *buf, size_t len, struct rv_errbuf *err)
-{
-    const char *end = NULL;
-    size_t bad = 0;
-    cJSON *root;
-
-    if (len == 0) {
-        rv_err_set(err, RV_EINVAL, "json: empty payload");
-        return NULL;
-    }
-    if (!rv_utf8_valid(buf, len, &bad)) {
-        rv_err_set(err, RV_EINVAL, "utf-8: invalid byte sequence at offset %zu", bad);
-        return NULL;
-    }
-    if (memchr(buf, '\0', len) != NULL) {
-        rv_err_set(err, RV_EINVAL, "json: NUL byte in text");
-        return NULL;
-    }
-    root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
-    if (root == NULL) {
-        size_t off = end != NULL && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-        size_t line = 1, i;
-        for (i = 0; i < off; i++)
-            line += buf[i] == '\n';
-        rv_err_set(err, RV_EINVAL, "json: syntax error at offset %zu (line %zu)", off, line);
-        return NULL;
-    }
-    if (end != NULL) {
-        const char *p = end;
-        while (p < buf + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        if (p < buf + len) {
-            size_t off = (size_t)(p - buf);
-            cJSON_Delete(root);
-            rv_err_set(err, RV_EINVAL, "json: unexpected text after the value at offset %zu", off);
-            return NULL;
-        }
-    }
-    return root;
 }
 
 enum ioda_shape { SHAPE_EMPTY, SHAPE_SIGNALS, SHAPE_ALERTS, SHAPE_EVENTS, SHAPE_UNKNOWN };
@@ -603,13 +461,13 @@ static int run_signals(const cJSON *data, const struct rv_feed_sink *sink, struc
     cJSON_ArrayForEach(list, data)
     {
         size_t j = 0;
-        struct rec r;
+        struct rv_feed_rec r;
 
         r.sink = sink;
         if (!cJSON_IsArray(list)) {
             r.record = ++record;
             snprintf(r.path, sizeof r.path, "data[%zu]", i);
-            rec_reject(&r, ": not a list of series");
+            rv_feed_rec_reject(&r, ": not a list of series");
             i++;
             continue;
         }
@@ -620,8 +478,8 @@ static int run_signals(const cJSON *data, const struct rv_feed_sink *sink, struc
             r.record = ++record;
             snprintf(r.path, sizeof r.path, "data[%zu][%zu]", i, j);
             if (!cJSON_IsObject(s)) {
-                rec_reject(&r, ": not a series object");
-                rc = REC_REJECTED;
+                rv_feed_rec_reject(&r, ": not a series object");
+                rc = RV_REC_REJECTED;
             } else {
                 rc = ioda_series(&r, s, &stop);
             }
@@ -638,7 +496,7 @@ done:
 }
 
 static int run_records(const cJSON *data, const struct rv_feed_sink *sink,
-                       int (*fn)(const struct rec *, const cJSON *, int *), struct rv_errbuf *err)
+                       int (*fn)(const struct rv_feed_rec *, const cJSON *, int *), struct rv_errbuf *err)
 {
     const cJSON *it;
     size_t i = 0;
@@ -646,15 +504,15 @@ static int run_records(const cJSON *data, const struct rv_feed_sink *sink,
 
     cJSON_ArrayForEach(it, data)
     {
-        struct rec r;
+        struct rv_feed_rec r;
         int rc;
 
         r.sink = sink;
         r.record = i + 1;
         snprintf(r.path, sizeof r.path, "data[%zu]", i);
         if (!cJSON_IsObject(it)) {
-            rec_reject(&r, ": not an object");
-            rc = REC_REJECTED;
+            rv_feed_rec_reject(&r, ": not an object");
+            rc = RV_REC_REJECTED;
         } else {
             rc = fn(&r, it, &stop);
         }
@@ -683,7 +541,7 @@ int rv_feed_parse_ioda(const char *buf, size_t len, const struct rv_feed_sink *s
                           IODA_MAX_PAYLOAD);
     if (buf == NULL && len > 0)
         return rv_err_set(err, RV_EINVAL, "payload: NULL buffer");
-    root = parse_payload(buf, len, err);
+    root = rv_feed_json_parse(buf, len, err);
     if (root == NULL)
         return RV_EINVAL;
     if (!cJSON_IsObject(root)) {

@@ -60,6 +60,8 @@
 #include "rv/err.h"
 #include "rv/event.h"
 #include "rv/feed.h"
+
+#include "feed_json.h"
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
 
@@ -88,113 +90,31 @@ static const struct ooni_outcome_map {
 };
 
 /* One record being turned into an event: where to report it. */
-struct rec {
-    const struct rv_feed_sink *sink;
-    size_t record; /* 1-based, for sink->reject */
-    char path[40]; /* "results[3]" or "" */
-};
-
 /* Outcome of one record. */
-enum { REC_SKIPPED = 0, REC_EMITTED, REC_REJECTED };
-
-static void rec_reject(const struct rec *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Reports the record as bad with "<path>.<field>: reason". */
-static void rec_reject(const struct rec *r, const char *fmt, ...)
-{
-    char msg[RV_ERRBUF_SIZE];
-    size_t n = 0;
-    va_list ap;
-
-    if (r->path[0] != '\0') {
-        n = strlen(r->path);
-        memcpy(msg, r->path, n); /* path is shorter than msg */
-        msg[n++] = '.';
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg + n, sizeof msg - n, fmt, ap);
-    va_end(ap);
-    r->sink->reject(r->sink->arg, r->record, msg);
-}
-
-/* Largest length <= MAX that does not split a UTF-8 sequence of S. */
-static size_t utf8_cut(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
-/* Compact JSON text of OBJ in a malloc'd string (not cJSON's allocator,
- * so that rv_event_release can free() it). NULL on ENOMEM. */
-static char *attrs_text(const cJSON *obj)
-{
-    char *printed = cJSON_PrintUnformatted(obj);
-    char *out;
-
-    if (printed == NULL)
-        return NULL;
-    out = dup_str(printed);
-    cJSON_free(printed);
-    return out;
-}
-
-/* True when S is 1..MAX bytes of [A-Za-z0-9._-]: safe inside an id. */
-static bool id_safe(const char *s, size_t max)
-{
-    size_t n = 0;
-
-    for (; s[n] != '\0'; n++) {
-        unsigned char c = (unsigned char)s[n];
-        if (n >= max)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return n > 0;
-}
-
 /* Checks probe_cc and copies it into EV. Rejects and returns false when bad.
  * MISSING_WHY explains a missing key (aggregation) or is NULL. */
-static bool get_country(const struct rec *r, const cJSON *obj, const char *missing_why,
+static bool get_country(const struct rv_feed_rec *r, const cJSON *obj, const char *missing_why,
                         struct rv_event *ev)
 {
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(obj, "probe_cc");
 
     if (cc == NULL) {
         if (missing_why != NULL)
-            rec_reject(r, "probe_cc: missing (%s)", missing_why);
+            rv_feed_rec_reject(r, "probe_cc: missing (%s)", missing_why);
         else
-            rec_reject(r, "probe_cc: missing");
+            rv_feed_rec_reject(r, "probe_cc: missing");
         return false;
     }
     if (!cJSON_IsString(cc)) {
-        rec_reject(r, "probe_cc: not a string");
+        rv_feed_rec_reject(r, "probe_cc: not a string");
         return false;
     }
     if (strcmp(cc->valuestring, "ZZ") == 0) {
-        rec_reject(r, "probe_cc: 'ZZ' is OONI's unknown country");
+        rv_feed_rec_reject(r, "probe_cc: 'ZZ' is OONI's unknown country");
         return false;
     }
     if (!rv_country_valid(cc->valuestring)) {
-        rec_reject(r, "probe_cc: '%.8s' is not an ISO 3166-1 alpha-2 code", cc->valuestring);
+        rv_feed_rec_reject(r, "probe_cc: '%.8s' is not an ISO 3166-1 alpha-2 code", cc->valuestring);
         return false;
     }
     memcpy(ev->country, cc->valuestring, 3); /* 2 letters + NUL */
@@ -202,16 +122,16 @@ static bool get_country(const struct rec *r, const cJSON *obj, const char *missi
 }
 
 /* A required boolean. */
-static bool get_bool(const struct rec *r, const cJSON *obj, const char *name, bool *out)
+static bool get_bool(const struct rv_feed_rec *r, const cJSON *obj, const char *name, bool *out)
 {
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, name);
 
     if (b == NULL) {
-        rec_reject(r, "%s: missing", name);
+        rv_feed_rec_reject(r, "%s: missing", name);
         return false;
     }
     if (!cJSON_IsBool(b)) {
-        rec_reject(r, "%s: not a boolean", name);
+        rv_feed_rec_reject(r, "%s: not a boolean", name);
         return false;
     }
     *out = cJSON_IsTrue(b);
@@ -220,7 +140,7 @@ static bool get_bool(const struct rec *r, const cJSON *obj, const char *name, bo
 
 /* An optional string: *out is NULL when absent (or JSON null when
  * NULL_OK). Rejects other types. */
-static bool get_opt_str(const struct rec *r, const cJSON *obj, const char *name, bool null_ok,
+static bool get_opt_str(const struct rv_feed_rec *r, const cJSON *obj, const char *name, bool null_ok,
                         const char **out)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -229,7 +149,7 @@ static bool get_opt_str(const struct rec *r, const cJSON *obj, const char *name,
     if (s == NULL || (null_ok && cJSON_IsNull(s)))
         return true;
     if (!cJSON_IsString(s)) {
-        rec_reject(r, "%s: not a string", name);
+        rv_feed_rec_reject(r, "%s: not a string", name);
         return false;
     }
     *out = s->valuestring;
@@ -237,7 +157,7 @@ static bool get_opt_str(const struct rec *r, const cJSON *obj, const char *name,
 }
 
 /* A required non-negative integer count (JSON number without fraction). */
-static bool get_count(const struct rec *r, const cJSON *obj, const char *name, bool required,
+static bool get_count(const struct rv_feed_rec *r, const cJSON *obj, const char *name, bool required,
                       uint64_t *out)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -246,16 +166,16 @@ static bool get_count(const struct rec *r, const cJSON *obj, const char *name, b
     *out = 0;
     if (n == NULL) {
         if (required)
-            rec_reject(r, "%s: missing", name);
+            rv_feed_rec_reject(r, "%s: missing", name);
         return !required;
     }
     if (!cJSON_IsNumber(n)) {
-        rec_reject(r, "%s: not a number", name);
+        rv_feed_rec_reject(r, "%s: not a number", name);
         return false;
     }
     d = n->valuedouble;
     if (!isfinite(d) || d < 0 || d != floor(d) || d > 9007199254740992.0) {
-        rec_reject(r, "%s: %g is not a non-negative integer", name, d);
+        rv_feed_rec_reject(r, "%s: %g is not a non-negative integer", name, d);
         return false;
     }
     *out = (uint64_t)d;
@@ -264,7 +184,7 @@ static bool get_count(const struct rec *r, const cJSON *obj, const char *name, b
 
 /* probe_asn as "AS<n>": /measurements gives "AS12479", /measurement_meta
  * the integer 51604. *out is "" when absent. */
-static bool get_asn(const struct rec *r, const cJSON *obj, char *out, size_t cap)
+static bool get_asn(const struct rv_feed_rec *r, const cJSON *obj, char *out, size_t cap)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "probe_asn");
 
@@ -274,7 +194,7 @@ static bool get_asn(const struct rec *r, const cJSON *obj, char *out, size_t cap
     if (cJSON_IsNumber(a)) {
         double d = a->valuedouble;
         if (!isfinite(d) || d < 0 || d > 4294967295.0 || d != floor(d)) {
-            rec_reject(r, "probe_asn: %g is not an AS number", d);
+            rv_feed_rec_reject(r, "probe_asn: %g is not an AS number", d);
             return false;
         }
         snprintf(out, cap, "AS%lu", (unsigned long)d);
@@ -287,13 +207,13 @@ static bool get_asn(const struct rec *r, const cJSON *obj, char *out, size_t cap
         for (i = 2; ok && i < n; i++)
             ok = s[i] >= '0' && s[i] <= '9';
         if (!ok) {
-            rec_reject(r, "probe_asn: '%.16s' is not an AS number", s);
+            rv_feed_rec_reject(r, "probe_asn: '%.16s' is not an AS number", s);
             return false;
         }
         snprintf(out, cap, "%s", s);
         return true;
     }
-    rec_reject(r, "probe_asn: not a string or number");
+    rv_feed_rec_reject(r, "probe_asn: not a string or number");
     return false;
 }
 
@@ -301,7 +221,7 @@ static bool get_asn(const struct rec *r, const cJSON *obj, char *out, size_t cap
  * scores, the string members of scores.analysis, the fingerprint names.
  * SCORES is an object (/measurements) or a JSON string holding one
  * (/measurement_meta). Absent or null: nothing. */
-static int copy_scores(const struct rec *r, const cJSON *obj, cJSON *attrs, bool *bad)
+static int copy_scores(const struct rv_feed_rec *r, const cJSON *obj, cJSON *attrs, bool *bad)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, "scores");
     cJSON *parsed = NULL;
@@ -316,14 +236,14 @@ static int copy_scores(const struct rec *r, const cJSON *obj, cJSON *attrs, bool
     if (cJSON_IsString(s)) {
         parsed = cJSON_ParseWithOpts(s->valuestring, NULL, true);
         if (parsed == NULL || !cJSON_IsObject(parsed)) {
-            rec_reject(r, "scores: not a JSON object in a string");
+            rv_feed_rec_reject(r, "scores: not a JSON object in a string");
             *bad = true;
             rc = RV_OK;
             goto fail;
         }
         s = parsed;
     } else if (!cJSON_IsObject(s)) {
-        rec_reject(r, "scores: not an object");
+        rv_feed_rec_reject(r, "scores: not an object");
         *bad = true;
         rc = RV_OK;
         goto fail;
@@ -387,28 +307,9 @@ fail:
     return rc;
 }
 
-/* Validates EV and hands it to the sink (which then owns it). Returns
- * REC_EMITTED or REC_REJECTED; *stop gets the sink's non-zero answer. */
-static int emit_event(const struct rec *r, struct rv_event *ev, int *stop)
-{
-    struct rv_errbuf verr;
-    int rc;
-
-    rv_err_clear(&verr);
-    if (rv_event_validate(ev, &verr) != RV_OK) {
-        rec_reject(r, "%s", verr.msg);
-        rv_event_release(ev);
-        return REC_REJECTED;
-    }
-    rc = r->sink->emit(r->sink->arg, ev);
-    if (rc != 0)
-        *stop = rc;
-    return REC_EMITTED;
-}
-
 /* One measurement (a /measurements result or a /measurement_meta object)
  * -> one probe, or skipped when it failed. Returns REC_* or RV_ENOMEM. */
-static int ooni_measurement(const struct rec *r, const cJSON *m, int *stop)
+static int ooni_measurement(const struct rv_feed_rec *r, const cJSON *m, int *stop)
 {
     struct rv_event ev;
     cJSON *attrs = NULL;
@@ -422,43 +323,43 @@ static int ooni_measurement(const struct rec *r, const cJSON *m, int *stop)
 
     rv_event_init(&ev);
     if (!get_bool(r, m, "failure", &failure))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     if (failure)
-        return REC_SKIPPED; /* the measurement itself failed: no evidence */
+        return RV_REC_SKIPPED; /* the measurement itself failed: no evidence */
     if (!get_bool(r, m, "anomaly", &anomaly) || !get_bool(r, m, "confirmed", &confirmed))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
 
     uid = cJSON_GetObjectItemCaseSensitive(m, "measurement_uid");
     if (uid == NULL) {
-        rec_reject(r, "measurement_uid: missing");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "measurement_uid: missing");
+        return RV_REC_REJECTED;
     }
     if (!cJSON_IsString(uid)) {
-        rec_reject(r, "measurement_uid: not a string");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "measurement_uid: not a string");
+        return RV_REC_REJECTED;
     }
-    if (!id_safe(uid->valuestring, RV_ID_MAX - 5)) {
-        rec_reject(r, "measurement_uid: '%.64s' is not 1-%d characters of [A-Za-z0-9._-]",
+    if (!rv_feed_id_safe(uid->valuestring, RV_ID_MAX - 5)) {
+        rv_feed_rec_reject(r, "measurement_uid: '%.64s' is not 1-%d characters of [A-Za-z0-9._-]",
                    uid->valuestring, RV_ID_MAX - 5);
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     }
     if (!get_country(r, m, NULL, &ev))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
 
     if (!get_opt_str(r, m, "measurement_start_time", false, &start))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     if (start == NULL) {
-        rec_reject(r, "measurement_start_time: missing");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "measurement_start_time: missing");
+        return RV_REC_REJECTED;
     }
     if (rv_time_parse_rfc3339(start, &ms) != RV_OK) {
-        rec_reject(r, "measurement_start_time: '%.40s' is not an RFC 3339 time", start);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "measurement_start_time: '%.40s' is not an RFC 3339 time", start);
+        return RV_REC_REJECTED;
     }
     if (!get_opt_str(r, m, "test_name", false, &test_name) ||
         !get_opt_str(r, m, "input", true, &input) ||
         !get_opt_str(r, m, "report_id", true, &report_id) || !get_asn(r, m, asn, sizeof asn))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
 
     attrs = cJSON_CreateObject();
     if (attrs == NULL)
@@ -481,7 +382,7 @@ static int ooni_measurement(const struct rec *r, const cJSON *m, int *stop)
         goto fail;
     if (bad_scores) {
         cJSON_Delete(attrs);
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     }
 
     map = &ooni_outcomes[confirmed ? OONI_CONFIRMED : anomaly ? OONI_ANOMALY : OONI_OK];
@@ -497,21 +398,21 @@ static int ooni_measurement(const struct rec *r, const cJSON *m, int *stop)
     {
         char title[RV_TITLE_MAX];
         const char *what = input != NULL && input[0] != '\0' ? input : "";
-        size_t n = utf8_cut(what, OONI_TITLE_INPUT);
+        size_t n = rv_feed_utf8_cut(what, OONI_TITLE_INPUT);
         snprintf(title, sizeof title, "OONI %s: %s%s%.*s", test_name != NULL ? test_name : "test",
                  map->name, n > 0 ? " for " : "", (int)n, what);
-        ev.title = dup_str(title);
+        ev.title = rv_feed_dup(title);
     }
     {
         char url[sizeof OONI_EXPLORER + RV_ID_MAX];
         snprintf(url, sizeof url, "%s%s", OONI_EXPLORER, uid->valuestring);
-        ev.url = dup_str(url);
+        ev.url = rv_feed_dup(url);
     }
-    ev.attrs = attrs_text(attrs);
+    ev.attrs = rv_feed_attrs_text(attrs);
     if (ev.title == NULL || ev.url == NULL || ev.attrs == NULL)
         goto fail;
     cJSON_Delete(attrs);
-    return emit_event(r, &ev, stop);
+    return rv_feed_rec_emit(r, &ev, stop);
 fail:
     cJSON_Delete(attrs);
     rv_event_release(&ev);
@@ -541,7 +442,7 @@ static bool parse_day(const char *s, int64_t *ms)
 
 /* One /aggregation bucket -> one probe per (probe_cc, day). Returns REC_*
  * or RV_ENOMEM. */
-static int ooni_bucket(const struct rec *r, const cJSON *b, int *stop)
+static int ooni_bucket(const struct rv_feed_rec *r, const cJSON *b, int *stop)
 {
     struct rv_event ev;
     cJSON *attrs = NULL;
@@ -554,40 +455,40 @@ static int ooni_bucket(const struct rec *r, const cJSON *b, int *stop)
 
     rv_event_init(&ev);
     if (!cJSON_IsObject(b)) {
-        rec_reject(r, "bucket: not an object");
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "bucket: not an object");
+        return RV_REC_REJECTED;
     }
     if (!get_country(r, b, "aggregation without axis_y=probe_cc", &ev))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     if (!get_opt_str(r, b, "measurement_start_day", false, &day))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     if (day == NULL) {
-        rec_reject(r, "measurement_start_day: missing (aggregation without "
+        rv_feed_rec_reject(r, "measurement_start_day: missing (aggregation without "
                       "axis_x=measurement_start_day)");
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     }
     if (!parse_day(day, &ms)) {
-        rec_reject(r, "measurement_start_day: '%.24s' is not a YYYY-MM-DD date", day);
-        return REC_REJECTED;
+        rv_feed_rec_reject(r, "measurement_start_day: '%.24s' is not a YYYY-MM-DD date", day);
+        return RV_REC_REJECTED;
     }
     if (!get_count(r, b, "anomaly_count", true, &anomaly) ||
         !get_count(r, b, "confirmed_count", true, &confirmed) ||
         !get_count(r, b, "failure_count", false, &failure) ||
         !get_count(r, b, "measurement_count", true, &total) ||
         !get_count(r, b, "ok_count", false, &ok))
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     has_ok = cJSON_GetObjectItemCaseSensitive(b, "ok_count") != NULL;
     flagged = anomaly + confirmed;
     if (flagged + failure > total) {
-        rec_reject(r,
+        rv_feed_rec_reject(r,
                    "measurement_count: %llu is less than anomaly_count + confirmed_count + "
                    "failure_count (%llu)",
                    (unsigned long long)total, (unsigned long long)(flagged + failure));
-        return REC_REJECTED;
+        return RV_REC_REJECTED;
     }
     base = total - failure;
     if (base == 0)
-        return REC_SKIPPED; /* every measurement failed: no evidence */
+        return RV_REC_SKIPPED; /* every measurement failed: no evidence */
 
     attrs = cJSON_CreateObject();
     if (attrs == NULL)
@@ -615,13 +516,13 @@ static int ooni_bucket(const struct rec *r, const cJSON *b, int *stop)
         char title[RV_TITLE_MAX];
         snprintf(title, sizeof title, "OONI: %llu of %llu measurements flagged in %s on %s",
                  (unsigned long long)flagged, (unsigned long long)base, ev.country, day);
-        ev.title = dup_str(title);
+        ev.title = rv_feed_dup(title);
     }
-    ev.attrs = attrs_text(attrs);
+    ev.attrs = rv_feed_attrs_text(attrs);
     if (ev.title == NULL || ev.attrs == NULL)
         goto fail;
     cJSON_Delete(attrs);
-    return emit_event(r, &ev, stop);
+    return rv_feed_rec_emit(r, &ev, stop);
 fail:
     cJSON_Delete(attrs);
     rv_event_release(&ev);
@@ -630,7 +531,7 @@ fail:
 
 /* Runs FN over every element of ARR (named NAME in paths). */
 static int each_record(const cJSON *arr, const char *name, const struct rv_feed_sink *sink,
-                       int (*fn)(const struct rec *, const cJSON *, int *), struct rv_errbuf *err)
+                       int (*fn)(const struct rv_feed_rec *, const cJSON *, int *), struct rv_errbuf *err)
 {
     const cJSON *it;
     size_t i = 0;
@@ -638,15 +539,15 @@ static int each_record(const cJSON *arr, const char *name, const struct rv_feed_
 
     cJSON_ArrayForEach(it, arr)
     {
-        struct rec r;
+        struct rv_feed_rec r;
         int rc;
 
         r.sink = sink;
         r.record = i + 1;
         snprintf(r.path, sizeof r.path, "%s[%zu]", name, i);
         if (!cJSON_IsObject(it)) {
-            rec_reject(&r, "%s", "record: not an object");
-            rc = REC_REJECTED;
+            rv_feed_rec_reject(&r, "%s", "record: not an object");
+            rc = RV_REC_REJECTED;
         } else {
             rc = fn(&r, it, &stop);
         }
@@ -659,53 +560,9 @@ static int each_record(const cJSON *arr, const char *name, const struct rv_feed_
     return stop < 0 ? rv_err_set(err, stop, "emit: the sink stopped the parse") : RV_OK;
 }
 
-/* Parses BUF as JSON, with "json: ..." / "utf-8: ..." errors worded as
- * rv_event_parse's. Same as in feed_ioda.c: one file per format. */
-static cJSON *parse_payload(const char *buf, size_t len, struct rv_errbuf *err)
-{
-    const char *end = NULL;
-    size_t bad = 0;
-    cJSON *root;
-
-    if (len == 0) {
-        rv_err_set(err, RV_EINVAL, "json: empty payload");
-        return NULL;
-    }
-    if (!rv_utf8_valid(buf, len, &bad)) {
-        rv_err_set(err, RV_EINVAL, "utf-8: invalid byte sequence at offset %zu", bad);
-        return NULL;
-    }
-    if (memchr(buf, '\0', len) != NULL) {
-        rv_err_set(err, RV_EINVAL, "json: NUL byte in text");
-        return NULL;
-    }
-    root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
-    if (root == NULL) {
-        size_t off = end != NULL && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-        size_t line = 1, i;
-        for (i = 0; i < off; i++)
-            line += buf[i] == '\n';
-        rv_err_set(err, RV_EINVAL, "json: syntax error at offset %zu (line %zu)", off, line);
-        return NULL;
-    }
-    /* only whitespace may follow the value */
-    if (end != NULL) {
-        const char *p = end;
-        while (p < buf + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        if (p < buf + len) {
-            size_t off = (size_t)(p - buf);
-            cJSON_Delete(root);
-            rv_err_set(err, RV_EINVAL, "json: unexpected text after the value at offset %zu", off);
-            return NULL;
-        }
-    }
-    return root;
-}
-
 static int meta_record(const struct rv_feed_sink *sink, const cJSON *root, struct rv_errbuf *err)
 {
-    struct rec r;
+    struct rv_feed_rec r;
     int stop = 0;
     int rc;
 
@@ -734,7 +591,7 @@ int rv_feed_parse_ooni(const char *buf, size_t len, const struct rv_feed_sink *s
                           OONI_MAX_PAYLOAD);
     if (buf == NULL && len > 0)
         return rv_err_set(err, RV_EINVAL, "payload: NULL buffer");
-    root = parse_payload(buf, len, err);
+    root = rv_feed_json_parse(buf, len, err);
     if (root == NULL)
         return RV_EINVAL;
     if (!cJSON_IsObject(root)) {

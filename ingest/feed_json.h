@@ -1,0 +1,49 @@
+/*
+ * feed_json: what the JSON feed parsers (OONI, IODA) share: the record
+ * being turned into events and how it is rejected, payload parsing with
+ * clear json/utf-8 errors, and small string helpers. Private to ingest/.
+ */
+#ifndef RV_INGEST_FEED_JSON_H
+#define RV_INGEST_FEED_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "rv/feed.h"
+
+/* One record being turned into events: where to report it. */
+struct rv_feed_rec {
+    const struct rv_feed_sink *sink;
+    size_t record; /* 1-based, for sink->reject */
+    char path[48]; /* "results[3]", "data[0][2]" or "" */
+};
+
+enum { RV_REC_SKIPPED = 0, RV_REC_EMITTED, RV_REC_REJECTED };
+
+/* Reports the record as bad with "<path>.<field>: reason" (or
+ * "<path>: reason" / "<path>[i]..." when FMT starts with ':' or '['). */
+void rv_feed_rec_reject(const struct rv_feed_rec *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Validates EV and hands it to the sink (which takes it), or rejects and
+ * releases it. *stop gets the sink's non-zero answer. Returns
+ * RV_REC_EMITTED or RV_REC_REJECTED. */
+int rv_feed_rec_emit(const struct rv_feed_rec *r, struct rv_event *ev, int *stop);
+
+/* Parses BUF as one JSON value, with "json: ..." / "utf-8: ..." errors
+ * (empty payload, NUL byte, syntax error with offset and line, text after
+ * the value). Caller owns the result. */
+cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err);
+
+/* malloc'd copy of S; NULL on ENOMEM. */
+char *rv_feed_dup(const char *s);
+/* Length of S cut to at most MAX bytes on a UTF-8 boundary. */
+size_t rv_feed_utf8_cut(const char *s, size_t max);
+/* OBJ as compact JSON text, malloc'd (for ev->attrs); NULL on ENOMEM. */
+char *rv_feed_attrs_text(const cJSON *obj);
+/* True when S is 1..MAX bytes of [A-Za-z0-9._-] (safe inside an event id). */
+bool rv_feed_id_safe(const char *s, size_t max);
+
+#endif
