@@ -132,3 +132,26 @@ cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err)
     }
     return root;
 }
+
+int rv_feed_json_begin(const char *buf, size_t len, const struct rv_feed_sink *sink, size_t max,
+                       cJSON **root, struct rv_errbuf *err)
+{
+    *root = NULL;
+    if (sink == NULL || sink->emit == NULL || sink->reject == NULL || sink->source == NULL)
+        return rv_err_set(err, RV_EINVAL, "sink: missing callbacks or source");
+    if (sink->source[0] == '\0' || strlen(sink->source) > RV_SOURCE_MAX)
+        return rv_err_set(err, RV_EINVAL, "source: must be 1-%d bytes", RV_SOURCE_MAX);
+    if (len > max)
+        return rv_err_set(err, RV_ETOOBIG, "payload: %zu bytes is over the %zu-byte cap", len, max);
+    if (buf == NULL && len > 0)
+        return rv_err_set(err, RV_EINVAL, "payload: NULL buffer");
+    *root = rv_feed_json_parse(buf, len, err);
+    if (*root == NULL)
+        return RV_EINVAL;
+    if (!cJSON_IsObject(*root)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return rv_err_set(err, RV_EINVAL, "json: not an object");
+    }
+    return RV_OK;
+}

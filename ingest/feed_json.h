@@ -37,6 +37,13 @@ int rv_feed_rec_emit(const struct rv_feed_rec *r, struct rv_event *ev, int *stop
  * the value). Caller owns the result. */
 cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err);
 
+/* The common start of a JSON feed parser: checks SINK (callbacks, source
+ * 1..RV_SOURCE_MAX bytes), the size cap MAX, parses BUF and requires an
+ * object. On success *root is the caller's; else an error code with ERR
+ * set and *root NULL. */
+int rv_feed_json_begin(const char *buf, size_t len, const struct rv_feed_sink *sink, size_t max,
+                       cJSON **root, struct rv_errbuf *err);
+
 /* malloc'd copy of S; NULL on ENOMEM. */
 char *rv_feed_dup(const char *s);
 /* Length of S cut to at most MAX bytes on a UTF-8 boundary. */

@@ -582,22 +582,8 @@ int rv_feed_parse_ooni(const char *buf, size_t len, const struct rv_feed_sink *s
     const cJSON *arr;
     int rc;
 
-    if (sink == NULL || sink->emit == NULL || sink->reject == NULL || sink->source == NULL)
-        return rv_err_set(err, RV_EINVAL, "sink: missing callbacks or source");
-    if (sink->source[0] == '\0' || strlen(sink->source) > RV_SOURCE_MAX)
-        return rv_err_set(err, RV_EINVAL, "source: must be 1-%d bytes", RV_SOURCE_MAX);
-    if (len > OONI_MAX_PAYLOAD)
-        return rv_err_set(err, RV_ETOOBIG, "payload: %zu bytes is over the %u-byte cap", len,
-                          OONI_MAX_PAYLOAD);
-    if (buf == NULL && len > 0)
-        return rv_err_set(err, RV_EINVAL, "payload: NULL buffer");
-    root = rv_feed_json_parse(buf, len, err);
-    if (root == NULL)
-        return RV_EINVAL;
-    if (!cJSON_IsObject(root)) {
-        rc = rv_err_set(err, RV_EINVAL, "json: not an object");
-        goto done;
-    }
+    if ((rc = rv_feed_json_begin(buf, len, sink, OONI_MAX_PAYLOAD, &root, err)) != RV_OK)
+        return rc;
     if ((arr = cJSON_GetObjectItemCaseSensitive(root, "results")) != NULL) {
         if (!cJSON_IsArray(arr)) {
             rc = rv_err_set(err, RV_EINVAL, "results: not an array");
