@@ -34,6 +34,7 @@
 #define SERIES_KEY_LEN 12
 #define BIN_VAL_MAX (26 + 2 * RV_STORE_MAX_SOURCES_PER_BIN + 32)
 #define LOG_HDR 8 /* ingest_ms before the encoded event */
+#define BIN_CACHE_MAX 262144 /* clean bins kept in memory after a checkpoint (~40 MiB) */
 
 /* One in-memory bin (writer thread only). */
 struct mbin {
@@ -1041,7 +1042,17 @@ int rv_store_flush(struct rv_store *st, struct rv_errbuf *err)
             break;
     }
     if (rc == RV_OK) {
-        bins_clear(st); /* every bin is now in `series`; reload on demand */
+        /* Every bin now equals its `series` record. Keep them as a cache of
+         * clean bins (the active ones are touched again next second), up to
+         * a bound; past it, start over and reload on demand. */
+        if (st->nbins > BIN_CACHE_MAX) {
+            bins_clear(st);
+        } else {
+            for (size_t i = 0; i < st->nbuckets; i++)
+                for (struct mbin *b = st->bins[i]; b; b = b->next)
+                    b->dirty = false;
+            st->ndirty = 0;
+        }
         atomic_fetch_add(&st->st_flushes, 1);
     } else if (rc == RV_EFULL) {
         atomic_fetch_add(&st->st_full, 1);
