@@ -215,10 +215,10 @@ int main(int argc, char **argv)
         const cJSON *sec = rv_config_section(&cfg, "writer");
         int64_t v;
         rv_writer_opts_default(&wo);
-        if (rv_cfg_int(sec, "writer", "max_events", 10000, 1, 1000000, &v, &err))
+        if (rv_cfg_int(sec, "writer", "max_events", 50000, 1, 1000000, &v, &err))
             goto cfg_err;
         wo.max_events = (size_t)v;
-        if (rv_cfg_int(sec, "writer", "queue_events", 100000, 1, 100000000, &v, &err))
+        if (rv_cfg_int(sec, "writer", "queue_events", 200000, 1, 100000000, &v, &err))
             goto cfg_err;
         wo.queue_events = (size_t)v;
         if (rv_cfg_int(rv_config_section(&cfg, "store"), "store", "retention_days", 0, 0, 36500,

@@ -38,8 +38,8 @@ struct rv_writer {
 void rv_writer_opts_default(struct rv_writer_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->max_events = 10000;
-    o->queue_events = 100000;
+    o->max_events = 50000;
+    o->queue_events = 200000;
     o->max_delay_us = 0;
     o->retry_ms = 1000;
     o->flush_ms = 1000;
@@ -230,9 +230,9 @@ int rv_writer_new(struct rv_store *st, const struct rv_writer_opts *opts,
     else
         rv_writer_opts_default(&w->opts);
     if (!w->opts.max_events)
-        w->opts.max_events = 10000;
+        w->opts.max_events = 50000;
     if (!w->opts.queue_events)
-        w->opts.queue_events = 100000;
+        w->opts.queue_events = 200000;
     if (!w->opts.retry_ms)
         w->opts.retry_ms = 1000;
     if (hooks)

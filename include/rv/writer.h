@@ -53,8 +53,8 @@ struct rv_writer_hooks {
 };
 
 struct rv_writer_opts {
-    size_t max_events;      /* events per transaction (default 10000) */
-    size_t queue_events;    /* events queued before submit says RV_EAGAIN (default 100000) */
+    size_t max_events;      /* events per transaction (default 50000) */
+    size_t queue_events;    /* events queued before submit says RV_EAGAIN (default 200000) */
     unsigned max_delay_us;  /* wait this long for more after the first request (default 0:
                                batches form while the previous commit syncs) */
     unsigned retry_ms;      /* wait before retrying after RV_EFULL (default 1000) */
