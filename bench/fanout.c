@@ -3,7 +3,8 @@
  *
  *   bench_fanout serve --data DIR [--http H:P] [--ring N] [--deflate] [--origin O]
  *                      [--tls-cert F --tls-key F] [--max-msg N] [--web-root D]
- *                      [--ping S --idle S] [--poll-ms N]
+ *                      [--ping S --idle S] [--poll-ms N] [--max-conns N]
+ *                      [--sub-timeout S] [--max-unauth N] [--token-check S]
  *       runs rv_ws_start in this process with a real store and a PUB socket
  *       bound on RV_EP_UPDATES (standing in for the aggregator), prints
  *       "port N" (or "error MSG" and exits 1), then obeys stdin, one command
@@ -158,6 +159,12 @@ static int serve(int argc, char **argv)
             o.poll_ms = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(a, "--max-conns") == 0)
             o.max_conns = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--sub-timeout") == 0)
+            o.sub_timeout_s = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--max-unauth") == 0)
+            o.max_unauth = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--token-check") == 0)
+            o.token_check_s = (unsigned)strtoul(v, NULL, 10);
         else {
             fprintf(stderr, "%s: unknown option\n", a);
             return 2;

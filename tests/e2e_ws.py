@@ -156,9 +156,27 @@ async def until_seq(w, last, timeout=10.0):
 
 # ------------------------------------------------------------------ tests
 
+async def wait_series(s, *res):
+    """Publishes an FR torture cell of each resolution RES and waits until a
+    subscribe may pick it (only the aggregator's cells register resolutions)."""
+    for r in res:
+        s.cmd("cell " + cell("FR", "torture", r))
+        end = time.monotonic() + 5
+        while True:
+            w = await connect(s, {"series": r, "cells": False})
+            m = await recv_json(w)
+            await w.close()
+            if m["type"] == "snapshot":
+                break
+            if time.monotonic() > end:
+                raise TimeoutError(f"series {r} never registered: {m}")
+            await asyncio.sleep(0.05)
+
+
 async def t_filters():
     s = Server("filters")
     try:
+        await wait_series(s, "1h", "1d")
         c1 = await connect(s, {"countries": ["SY"], "min_level": "warning"})
         c2 = await connect(s, {"violations": ["censorship"], "series": "1h"})
         c3 = await connect(s, {})
@@ -213,6 +231,15 @@ async def t_filters():
         eq(list(a)[:2], ["type", "seq"], "filters: alert wire form starts with type")
         for c in (c1, c2, c3, c4, c5, c6):
             await c.close()
+        # two open alerts whose admin1 differ only past byte 100 (of 128) stay two
+        long1, long2 = "r" * 110 + "-north", "r" * 110 + "-south"
+        s.alert(7, country="YE", admin1=long1)
+        s.alert(8, country="YE", admin1=long2)
+        c7 = await connect(s, {"countries": ["YE"]})
+        snap = await recv_json(c7)
+        eq(sorted(a["admin1"] for a in snap["alerts"]), [long1, long2],
+           "filters: long admin1 kept whole in the alert identity")
+        await c7.close()
     finally:
         s.close()
 
@@ -418,6 +445,149 @@ async def t_tokens():
     s2.close()
 
 
+def raw_upgrade(port, host, origin=None):
+    """The status line of a WebSocket handshake sent with HOST (and ORIGIN)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    k = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {k}\r\n"
+                 + (f"Origin: {origin}\r\n" if origin else "")
+                 + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: rv.v1\r\n\r\n").encode())
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    raw.close()
+    return data.split(b"\r\n")[0].decode(errors="replace")
+
+
+async def closed_after(w, timeout):
+    """Messages received until W is closed by the server (within TIMEOUT s)."""
+    got = []
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            got.append(await recv_json(w, end - time.monotonic()))
+    except websockets.exceptions.ConnectionClosed:
+        return got, True
+    except asyncio.TimeoutError:
+        pass
+    return got, False
+
+
+NOTOK = "token: no access tokens are configured (create one with rvctl token create)"
+HOST = "host: only 127.0.0.1, [::1] or localhost are served without access tokens"
+
+
+async def t_last_token():
+    # F1: the last token revoked under a non-loopback server: refused, never admin
+    data = os.path.join(TMP, "f1")
+    eq(token_cli(data, "create", "--role", "viewer", "--name", "v1")[0], 0, "access: f1 token")
+    s = Server("f1", "--http", "0.0.0.0:0")
+    try:
+        rc, out, err = token_cli(data, "revoke", "v1")
+        eq((rc, err), (0, "token: that was the last token: a server listening beyond loopback "
+                          "now refuses every request (401) until one is created; on loopback "
+                          "it is open to local clients"), "access: last token revoke warns")
+        for path in ("/api/v1/events", "/api/v1/overview", "/metrics"):
+            st, _, body = http(s.url(path))
+            b = json.loads(body) if st != 200 else body
+            eq((st, b), (401, {"error": NOTOK, "param": "token"}), f"access: f1 {path}")
+        check(" 101 " not in raw_upgrade(s.port, f"127.0.0.1:{s.port}"),
+              "access: f1 WebSocket refused")
+        admin = token_cli(data, "create", "--role", "admin")[1]
+        eq(jget(s.url("/api/v1/events"), {"Authorization": "Bearer " + admin})[0], 200,
+           "access: f1 a new token works")
+    finally:
+        s.close()
+
+
+
+async def t_rebinding():
+    # F8: the open mode answers only a loopback Host (no DNS rebinding)
+    s = Server("f8")
+    try:
+        P = s.port
+        for host, code in [(f"evil.example:{P}", 403), ("evil.example", 403),
+                           (f"127.0.0.1.evil.example:{P}", 403), (f"localhost.:{P}", 403),
+                           (f"127.0.0.1:{P}", 200), (f"localhost:{P}", 200), ("LOCALHOST", 200),
+                           (f"[::1]:{P}", 200), ("127.0.0.1", 200)]:
+            st, b = jget(s.url("/api/v1/events"),
+                         {"Host": host, "Origin": f"http://{host}"})
+            eq(st, code, f"access: f8 Host {host}")
+            if code == 403:
+                eq(b, {"error": HOST, "param": "host"}, f"access: f8 Host {host} error")
+        check(" 101 " not in raw_upgrade(P, f"evil.example:{P}", f"http://evil.example:{P}"),
+              "access: f8 WebSocket with a foreign Host refused")
+        check(" 101 " in raw_upgrade(P, f"localhost:{P}", f"http://localhost:{P}"),
+              "access: f8 WebSocket with localhost accepted")
+    finally:
+        s.close()
+
+
+
+async def t_unsubscribed():
+    # F10: a WebSocket that does not subscribe is closed; unsubscribed ones are capped
+    s = Server("f10", "--sub-timeout", "2", "--max-conns", "8", "--max-unauth", "2")
+    try:
+        t0 = time.monotonic()
+        idle = await connect(s)
+        got, closed = await closed_after(idle, 6)
+        dt = time.monotonic() - t0
+        eq(got, [{"type": "error", "reason": "subscribe: none accepted within 2 s"}],
+           "access: f10 told why")
+        check(closed and 1.5 <= dt <= 5, f"access: f10 closed after {dt:.1f} s ({closed})")
+        u1, u2 = await connect(s), await connect(s)
+        try:
+            w = await connect(s)
+            await w.close()
+            check(False, "access: f10 third unsubscribed connection accepted")
+        except (websockets.exceptions.InvalidHandshake, ConnectionError):
+            pass
+        await u1.send(json.dumps({"type": "subscribe"}))
+        eq((await recv_json(u1))["type"], "snapshot", "access: f10 subscribed")
+        u3 = await connect(s)  # u1 subscribed: one place free again
+        await u3.close()
+        await asyncio.sleep(3)
+        s.alert(1)
+        eq((await until_seq(u1, 1))[0], [1], "access: f10 subscribed connection kept")
+        for w in (u1, u2):
+            await w.close()
+    finally:
+        s.close()
+
+
+
+async def t_revoked_live():
+    # F12: a revoked token's stream ends; open-mode sessions end once tokens exist
+    s = Server("f12", "--token-check", "1")
+    try:
+        opened = await connect(s, {})
+        eq((await recv_json(opened))["role"], "admin", "access: f12 open mode")
+        viewer = token_cli(s.data, "create", "--role", "viewer", "--name", "v")[1]
+        got, closed = await closed_after(opened, 5)
+        check(closed and {"type": "error", "reason": "token: access tokens are now required"}
+              in got, f"access: f12 open session closed ({got}, {closed})")
+        w = await connect(s, {"token": viewer})
+        eq((await recv_json(w))["role"], "viewer", "access: f12 viewer")
+        h = await connect(s, {}, extra_headers={"Authorization": "Bearer " + viewer})
+        eq((await recv_json(h))["role"], "viewer", "access: f12 viewer by header")
+        s.alert(1)
+        eq((await until_seq(w, 1))[0], [1], "access: f12 live before revoke")
+        eq(token_cli(s.data, "revoke", "v")[0], 0, "access: f12 revoke")
+        for what, c in (("subscribe token", w), ("header token", h)):
+            got, closed = await closed_after(c, 5)
+            check(closed and got and got[-1] == {"type": "error", "reason": "token: revoked"},
+                  f"access: f12 {what} closed ({got}, {closed})")
+    finally:
+        s.close()
+
+
 async def t_hostile():
     s = Server("hostile", "--max-msg", "4096")
     try:
@@ -448,16 +618,19 @@ async def t_hostile():
                           ({"since": -1}, "since: must be a non-negative integer"),
                           ({"since": 1.5}, "since: must be a non-negative integer"),
                           ({"series": "hourly"}, "series: must be a resolution such as 1m, 5m, 1h or 1d"),
-                          ({"series": "2h"}, None), ({"series": "3h"}, None),
-                          ({"series": "4h"}, None),
-                          ({"series": "5h"}, "series: no cells of resolution '5h' here"),
+                          ({"series": "2h"}, "series: no cells of resolution '2h' here (none yet)"),
+                          ({"series": "3h"}, "series: no cells of resolution '3h' here (none yet)"),
+                          ({"series": "4h"}, "series: no cells of resolution '4h' here (none yet)"),
+                          ({"series": "5h"}, "series: no cells of resolution '5h' here (none yet)"),
                           ({"cells": "yes"}, "cells: must be true or false"),
                           ({"token": 5}, "token: must be a string")]:
             await w.send(json.dumps(dict(type="subscribe", **sub)))
-            if want is None:  # accepted: takes one of the 3 slots subscribers may take
-                eq((await recv_json(w))["type"], "snapshot", f"hostile: subscribe {sub}")
-            else:
-                await expect(f"subscribe {sub}", want)
+            await expect(f"subscribe {sub}", want)
+        # subscribers took no resolution slot: the aggregator's 4 resolutions all register
+        await wait_series(s, "1m", "5m", "1h", "1d")
+        await w.send(json.dumps({"type": "subscribe", "series": "2h"}))
+        await expect("subscribe 2h with cells", "series: no cells of resolution '2h' here "
+                     "(have: 1m, 5m, 1h, 1d)")
         # a fragmented message is put together
         await w.send(['{"type":', '"subscribe",', '"countries":["SY"]}'])
         eq((await recv_json(w))["type"], "snapshot", "hostile: fragmented subscribe")
@@ -573,6 +746,12 @@ async def t_http():
                 ("/api/v1/nothing", 404, ("path: no such endpoint '/api/v1/nothing'", "path"))]:
             st, b = jget(u(path))
             eq((st, b.get("error"), b.get("param")), (code, *want), f"http: {path}")
+        st, b = jget(u("/api/v1/" + "x" * 1100))
+        eq((st, b), (414, {"error": "path: longer than 1023 bytes", "param": "path"}),
+           "http: long path 414")
+        st, b = jget(u("/api/v1/overview?res=" + "x" * 3000))
+        eq((st, b), (400, {"error": "query: parameter longer than 598 bytes", "param": "query"}),
+           "http: a parameter too long to read is refused, not ignored")
         st, _, _ = http(u("/api/v1/overview"), method="POST")
         check(st in (400, 405), f"http: POST refused ({st})")
 
@@ -620,6 +799,14 @@ async def t_http():
         eq(rows[3:], [""], "http: csv rows")
         eq(len(jget(u("/api/v1/events?from=2024-03-01T10:00:00Z&to=2024-03-01T10:01:00Z"))[1]
                ["events"]), 13, "http: events time range")
+        # formula guard: a leading TAB or CR too; other control characters dropped
+        for i, title in enumerate(["\t=HYPERLINK(1)", "\r=cmd|x", "a\x01b\x7fc", "\x02=1"]):
+            s.cmd("event " + json.dumps({"id": f"csv{i}", "kind": "incident", "country": "TD",
+                                         "violation": "torture", "time": "2024-03-02T10:00:00Z",
+                                         "title": title}))
+        st, h, body = http(u("/api/v1/events?format=csv&country=TD"))
+        titles = [r.rsplit(",", 2)[-2] for r in body.decode().split("\r\n")[1:] if r.count(",") > 3]
+        eq(titles, ['"\'\t=HYPERLINK(1)"', '"\'\r=cmd|x"', "abc", "=1"], "http: csv guard")
         eq(jget(u("/api/v1/events?limit=0"))[1], {"events": []}, "http: events limit 0")
         eq(len(jget(u("/api/v1/events?source=test&limit=3"))[1]["events"]), 3,
            "http: events source")
@@ -628,7 +815,7 @@ async def t_http():
         s.cmd("gen 2 IR censorship")
         st, h, body = http(u("/api/v1/events?format=ndjson&country=IR"))
         seqs = [json.loads(x)["seq"] for x in body.decode().splitlines()]
-        eq((len(seqs), seqs[-2:]), (7, [9706, 9707]), "http: rare events across slices")
+        eq((len(seqs), seqs[-2:]), (7, [9710, 9711]), "http: rare events across slices")
 
         # openapi, metrics, healthz
         st, h, body = http(u("/api/v1/openapi.json"))
@@ -662,11 +849,11 @@ async def t_http():
            "http: metrics")
         for name in ["rv_ws_connections ", "rv_ws_queue_depth{queue=\"updates\"} ",
                      "rv_ws_resyncs_total ", "rv_http_requests_total{code=\"400\"} ",
-                     "rv_store_log_seq 9707", "rv_store_alert_seq 3",
+                     "rv_store_log_seq 9711", "rv_store_alert_seq 3",
                      "rv_store_commit_seconds_total "]:
             check(any(x.startswith(name) for x in text.splitlines()), f"http: metrics has {name}")
         st, b = jget(u("/healthz"))
-        eq((st, b["status"], b["alert_seq"], b["log_seq"]), (200, "ok", 3, 9707), "http: healthz")
+        eq((st, b["status"], b["alert_seq"], b["log_seq"]), (200, "ok", 3, 9711), "http: healthz")
 
         # static files
         eq(http(u("/"))[2], b"<html>dashboard</html>", "http: index.html")
@@ -782,7 +969,8 @@ def main():
     if not os.access(HARNESS, os.X_OK):
         print(f"missing {HARNESS}", file=sys.stderr)
         return 1
-    tests = [t_filters, t_since, t_stalled, t_tokens, t_hostile, t_http, t_tls_deflate_ping]
+    tests = [t_filters, t_since, t_stalled, t_tokens, t_last_token, t_rebinding, t_unsubscribed,
+             t_revoked_live, t_hostile, t_http, t_tls_deflate_ping]
     only = sys.argv[1:]
     try:
         for t in tests:

@@ -68,6 +68,7 @@ static void test_config(void)
     rv_ws_opts_default(&o);
     CHECK_STR(o.http, "127.0.0.1:8080");
     CHECK(!o.deflate && o.max_conns == 20000 && o.max_msg == 16384 && o.alert_ring == 4096);
+    CHECK(o.sub_timeout_s == 10 && o.max_unauth == 0 && o.token_check_s == 5);
     CHECK_STR(o.updates, RV_EP_UPDATES);
     CHECK_OK(rv_ws_opts_from_config(&o, NULL, &err), &err);
 
@@ -78,6 +79,9 @@ static void test_config(void)
         {"{\"max_conns\":0}", "ws.max_conns: must be an integer 1..1000000"},
         {"{\"max_msg\":10}", "ws.max_msg: must be an integer 256..1048576"},
         {"{\"http\":5}", "ws.http: must be a string"},
+        {"{\"sub_timeout_s\":0}", "ws.sub_timeout_s: must be an integer 1..3600"},
+        {"{\"token_check_s\":0}", "ws.token_check_s: must be an integer 1..3600"},
+        {"{\"max_unauth\":-1}", "ws.max_unauth: must be an integer 0..1000000"},
         {"{\"origins\":\"x\"}", "ws.origins: must be an array of strings"},
         {"{\"origins\":[1]}", "ws.origins: must be an array of strings"},
         {"{\"deflate\":\"yes\"}", NULL},
@@ -96,11 +100,13 @@ static void test_config(void)
     }
     c = cJSON_Parse("{\"http\":\"0.0.0.0:9000\",\"deflate\":true,\"origins\":[\"https://a.org\","
                     "\"https://b.org\"],\"alert_ring\":64,\"ping_s\":5,\"idle_s\":12,"
-                    "\"tls_cert\":\"c.pem\",\"tls_key\":\"k.pem\"}");
+                    "\"tls_cert\":\"c.pem\",\"tls_key\":\"k.pem\",\"sub_timeout_s\":3,"
+                    "\"max_unauth\":7,\"token_check_s\":2}");
     rv_ws_opts_default(&o);
     CHECK_OK(rv_ws_opts_from_config(&o, c, &err), &err);
     CHECK_STR(o.http, "0.0.0.0:9000");
     CHECK(o.deflate && o.alert_ring == 64 && o.ping_s == 5 && o.idle_s == 12);
+    CHECK(o.sub_timeout_s == 3 && o.max_unauth == 7 && o.token_check_s == 2);
     CHECK(o.n_origins == 2 && strcmp(o.origins[1], "https://b.org") == 0);
     CHECK_STR(o.tls_cert, "c.pem");
     CHECK_STR(o.tls_key, "k.pem");

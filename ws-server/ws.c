@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <zmq.h>
 
 #include "rv/config.h"
@@ -199,9 +200,9 @@ int ws_level_from_name(const char *s)
 }
 
 /* Slot of resolution NAME ("1h", "5m": digits then s/m/h/d), taken when
- * new. -1: not a resolution; -2: every slot is taken by another one.
- * Subscribers (untrusted) may not take the last slot: it stays for the
- * aggregator's cells. */
+ * new and FROM_CELL. -1: not a resolution; -2: no slot (every slot is
+ * taken by another one, or a subscriber asked for one no cell has: only
+ * the aggregator's cells register resolutions). */
 static int res_slot(struct rv_ws *ws, const char *name, bool from_cell)
 {
     size_t n = name ? strlen(name) : 0, i = 0;
@@ -213,7 +214,7 @@ static int res_slot(struct rv_ws *ws, const char *name, bool from_cell)
     for (int k = 0; k < ws->n_res; k++)
         if (strcmp(ws->res_names[k], name) == 0)
             return k;
-    if (ws->n_res >= WS_RES_SLOTS - (from_cell ? 0 : 1))
+    if (!from_cell || ws->n_res >= WS_RES_SLOTS)
         return -2;
     memcpy(ws->res_names[ws->n_res], name, n + 1);
     return ws->n_res++;
@@ -256,6 +257,9 @@ void rv_ws_opts_default(struct rv_ws_opts *o)
     o->sub_burst = 20;
     o->sub_per_s = 2;
     o->poll_ms = 500;
+    o->sub_timeout_s = 10;
+    o->max_unauth = 0;
+    o->token_check_s = 5;
 }
 
 static int cfg_str(const cJSON *sec, const char *key, const char **out, struct rv_errbuf *err)
@@ -284,7 +288,8 @@ int rv_ws_opts_from_config(struct rv_ws_opts *o, const cJSON *sec, struct rv_err
     static const char *const keys[] = {
         "http",    "web_root",  "tls_cert", "tls_key",   "updates", "origins",
         "deflate", "max_conns", "max_msg",  "alert_ring", "max_queue", "ping_s",
-        "idle_s",  "sub_burst", "sub_per_s", "poll_ms",   NULL};
+        "idle_s",  "sub_burst", "sub_per_s", "poll_ms",   "sub_timeout_s", "max_unauth",
+        "token_check_s", NULL};
     const cJSON *it;
     int64_t v;
     int rc;
@@ -344,6 +349,9 @@ int rv_ws_opts_from_config(struct rv_ws_opts *o, const cJSON *sec, struct rv_err
     U("sub_burst", 1, 100000, sub_burst);
     U("sub_per_s", 1, 100000, sub_per_s);
     U("poll_ms", 10, 60000, poll_ms);
+    U("sub_timeout_s", 1, 3600, sub_timeout_s);
+    U("max_unauth", 0, 1000000, max_unauth);
+    U("token_check_s", 1, 3600, token_check_s);
 #undef U
     return RV_OK;
 }
@@ -415,6 +423,24 @@ static struct ws_alert *ring_at(struct rv_ws *ws, size_t i)
     return &ws->ring[(ws->ring_head + i) % ws->ring_cap];
 }
 
+/* country|violation|admin1 into KEY (WS_KEY_MAX): admin1 whole up to
+ * RV_ADMIN1_MAX bytes; a longer one (not from our aggregator) is cut and
+ * followed by a hash of all of it, so two never share a key by accident. */
+static void alert_key(char key[WS_KEY_MAX], const char *c, const char *v, const char *ad)
+{
+    size_t al = ad ? strlen(ad) : 0;
+
+    if (al <= RV_ADMIN1_MAX) {
+        snprintf(key, WS_KEY_MAX, "%.2s|%.40s|%s", c ? c : "", v ? v : "", ad ? ad : "");
+        return;
+    }
+    uint64_t hsh = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < al; i++)
+        hsh = (hsh ^ (unsigned char)ad[i]) * 1099511628211ull;
+    snprintf(key, WS_KEY_MAX, "%.2s|%.40s|%.110s#%016llx", c ? c : "", v ? v : "", ad,
+             (unsigned long long)hsh);
+}
+
 /* Parses a stored alert into A (wire message included). */
 static int alert_parse(struct rv_ws *ws, uint64_t seq, const char *json, size_t len,
                        struct ws_alert *a)
@@ -435,7 +461,7 @@ static int alert_parse(struct rv_ws *ws, uint64_t seq, const char *json, size_t 
     a->level = (uint8_t)(l < 0 ? WS_LVL_WATCH : l);
     int s = state_from_name(jstr(o, "state"));
     a->state = (uint8_t)(s < 0 ? WS_ST_OPENED : s);
-    snprintf(a->key, sizeof(a->key), "%.2s|%.40s|%.100s", c ? c : "", v ? v : "", ad ? ad : "");
+    alert_key(a->key, c, v, ad);
     rc = msg_with_type(&a->m, "alert", json, len);
 out:
     cJSON_Delete(o);
@@ -640,6 +666,69 @@ static void poll_timer(lws_sorted_usec_list_t *sul)
 
 /* ------------------------------------------------------------ sessions */
 
+static void send_error(struct rv_ws *ws, struct ws_sess *s, const char *reason);
+static void chunk_clear(struct ws_sess *s);
+
+/* Tells S why (an error message) and closes it once that is written; it
+ * gets nothing else meanwhile. A client that does not read is dropped
+ * after 5 s. */
+static void sess_close(struct rv_ws *ws, struct ws_sess *s, const char *reason)
+{
+    if (s->ctl_n == WS_CTL_MAX) /* room for the reason */
+        ws_msg_free(&s->ctl[--s->ctl_n]);
+    send_error(ws, s, reason);
+    s->closing = true;
+    s->subscribed = false;
+    s->snap_pending = false;
+    s->auth = WS_AUTH_NONE;
+    chunk_clear(s);
+    memset(s->dirty, 0, sizeof(s->dirty));
+    s->n_dirty = 0;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    lws_callback_on_writable(s->wsi);
+}
+
+/* Once a second: sessions that have not subscribed within sub_timeout_s
+ * are closed; every token_check_s the tokens are read again and a session
+ * whose token was revoked or changed role, or that was let in by the open
+ * mode while tokens now exist, is closed. */
+static void sess_timer(lws_sorted_usec_list_t *sul)
+{
+    struct rv_ws *ws = lws_container_of(sul, struct rv_ws, sess_sul);
+    uint64_t now = rv_mono_ns(), limit = (uint64_t)ws->o.sub_timeout_s * 1000000000ull;
+    bool recheck = now >= ws->next_tok_check_ns;
+    struct ws_tok_set ts = {0};
+    char why[96];
+
+    if (recheck) {
+        ws->next_tok_check_ns = now + (uint64_t)ws->o.token_check_s * 1000000000ull;
+        ws_auth_set_load(ws->st, &ts);
+        recheck = !ts.oom;
+    }
+    for (struct ws_sess *s = ws->sessions, *next; s; s = next) {
+        next = s->next;
+        if (s->closing)
+            continue;
+        if (!s->authed) {
+            if (now - s->t_open_ns >= limit) {
+                snprintf(why, sizeof(why), "subscribe: none accepted within %u s",
+                         ws->o.sub_timeout_s);
+                sess_close(ws, s, why);
+            }
+        } else if (recheck && s->auth == WS_AUTH_TOKEN) {
+            int role = ws_auth_set_role(&ts, s->auth_hash);
+            if (role == WS_ROLE_NONE)
+                sess_close(ws, s, "token: revoked");
+            else if (role != s->role)
+                sess_close(ws, s, "token: role changed, connect again");
+        } else if (recheck && s->auth == WS_AUTH_OPEN && ts.n) {
+            sess_close(ws, s, "token: access tokens are now required");
+        }
+    }
+    ws_auth_set_free(&ts);
+    lws_sul_schedule(ws->ctx, 0, &ws->sess_sul, sess_timer, LWS_US_PER_SEC);
+}
+
 static bool alert_match(const struct ws_sess *s, const struct ws_alert *a)
 {
     if (a->ci == -2) /* placeholder of an unreadable alert */
@@ -842,6 +931,8 @@ static struct ws_msg *next_alert(struct rv_ws *ws, struct ws_sess *s, struct ws_
 
 static bool sess_has_more(struct rv_ws *ws, const struct ws_sess *s)
 {
+    if (s->closing)
+        return true;
     return s->out.buf || s->shared || s->ctl_n || s->snap_pending ||
            (s->subscribed && (s->chunk || s->cursor < ws->last || s->n_dirty));
 }
@@ -1005,6 +1096,10 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
             return -1;
         goto more;
     }
+    if (s->closing) {
+        lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+        return -1;
+    }
     if (!s->subscribed)
         return 0;
     if (s->snap_pending) {
@@ -1138,9 +1233,16 @@ static int handle_subscribe(struct rv_ws *ws, struct ws_sess *s, const cJSON *o,
         int r = cJSON_IsString(j) ? res_slot(ws, j->valuestring, false) : -1;
         if (r == -1)
             return snprintf(why, wcap, "series: must be a resolution such as 1m, 5m, 1h or 1d"), -1;
-        if (r < 0)
-            return snprintf(why, wcap, "series: no cells of resolution '%s' here",
-                            j->valuestring), -1;
+        if (r < 0) {
+            char have[WS_RES_SLOTS * 10] = "";
+            size_t hl = 0;
+            for (int k = 0; k < ws->n_res; k++)
+                hl += (size_t)snprintf(have + hl, sizeof(have) - hl, "%s%s", k ? ", " : "",
+                                       ws->res_names[k]);
+            return snprintf(why, wcap, "series: no cells of resolution '%.8s' here (%s%s)",
+                            j->valuestring, ws->n_res ? "have: " : "none yet",
+                            have), -1;
+        }
         res_mask = (uint8_t)(1u << r);
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(o, "cells")) && !cJSON_IsNull(j)) {
@@ -1165,16 +1267,30 @@ static int handle_subscribe(struct rv_ws *ws, struct ws_sess *s, const cJSON *o,
     }
 
     /* access: the subscribe's token, else the handshake's */
+    unsigned char h[32];
+    bool open_mode = false, have_h = token || s->has_tok;
     if (token)
-        role = ws_auth_role(ws->st, token, &reason);
-    else
-        role = ws_auth_role_hash(ws->st, s->has_tok ? s->tok_hash : NULL, &reason);
+        ws_auth_hash(token, h);
+    else if (s->has_tok)
+        memcpy(h, s->tok_hash, 32);
+    role = ws_auth_role_hash(ws->st, have_h ? h : NULL, s->open, &open_mode, &reason);
     if (role == WS_ROLE_NONE) {
+        /* an invalid subscribe changes nothing, but a refused token ends the stream */
         s->subscribed = false;
+        s->auth = WS_AUTH_NONE;
+        OPENSSL_cleanse(h, sizeof(h));
         return snprintf(why, wcap, "%s", reason ? reason : "token: missing"), -1;
     }
 
     s->role = role;
+    s->auth = open_mode ? WS_AUTH_OPEN : WS_AUTH_TOKEN;
+    if (!open_mode)
+        memcpy(s->auth_hash, h, 32);
+    OPENSSL_cleanse(h, sizeof(h));
+    if (!s->authed) {
+        s->authed = true;
+        ws->n_unauth--;
+    }
     memcpy(s->countries, countries, sizeof(countries));
     s->all_countries = all_countries;
     s->viol_mask = viol_mask;
@@ -1200,6 +1316,8 @@ static void handle_message(struct rv_ws *ws, struct ws_sess *s, const char *msg,
     cJSON *o = NULL;
 
     atomic_fetch_add(&ws->c_msgs_in, 1);
+    if (s->closing) /* told why it ends: nothing it says changes that */
+        return;
     if (!rv_utf8_valid(msg, len, &bad)) {
         snprintf(why, sizeof(why), "message: not valid UTF-8 at byte %zu", bad);
         send_error(ws, s, why);
@@ -1309,9 +1427,26 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         }
         memset(s, 0, sizeof(*s));
+        s->open = (uint8_t)ws_http_open(ws, wsi);
         if (ws_http_token(wsi, tok, sizeof(tok))) {
             ws_auth_hash(tok, s->tok_hash);
             s->has_tok = true;
+            OPENSSL_cleanse(tok, sizeof(tok));
+        }
+        /* no token in the store: only a loopback Host on a loopback bind gets in */
+        if (s->open != WS_OPEN_OK && !ws_auth_any(ws->st)) {
+            atomic_fetch_add(&ws->c_rejected, 1);
+            return -1;
+        }
+        /* connections that have not subscribed yet get at most max_unauth
+         * places, unless the handshake carries a valid token */
+        if (ws->n_unauth >= ws->max_unauth) {
+            const char *why = NULL;
+            if (!s->has_tok ||
+                ws_auth_role_hash(ws->st, s->tok_hash, s->open, NULL, &why) == WS_ROLE_NONE) {
+                atomic_fetch_add(&ws->c_rejected, 1);
+                return -1;
+            }
         }
         return 0;
     }
@@ -1319,6 +1454,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         s->wsi = wsi;
         s->sub_tokens = ws->o.sub_burst;
         s->sub_last_ns = rv_mono_ns();
+        s->t_open_ns = s->sub_last_ns;
+        ws->n_unauth++;
         s->next = ws->sessions;
         if (ws->sessions)
             ws->sessions->prev = s;
@@ -1337,6 +1474,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (s->next)
             s->next->prev = s->prev;
         ws->n_sess--;
+        if (!s->authed)
+            ws->n_unauth--;
         atomic_store(&ws->g_conns, (int)ws->n_sess);
         sess_free(s);
         s->wsi = NULL;
@@ -1574,7 +1713,7 @@ int rv_ws_start(void *zctx, struct rv_store *st, const struct rv_ws_opts *o, str
     ws->o.http = ws->o.web_root = ws->o.tls_cert = ws->o.tls_key = ws->o.updates = NULL;
     if (!ws->o.max_msg || !ws->o.alert_ring || !ws->o.max_queue || !ws->o.max_conns ||
         !ws->o.ping_s || ws->o.idle_s <= ws->o.ping_s || !ws->o.sub_burst || !ws->o.sub_per_s ||
-        !ws->o.poll_ms) {
+        !ws->o.poll_ms || !ws->o.sub_timeout_s || !ws->o.token_check_s) {
         rc = rv_err_set(err, RV_EINVAL, "ws: limits must be positive and idle_s above ping_s");
         goto fail;
     }
@@ -1594,6 +1733,9 @@ int rv_ws_start(void *zctx, struct rv_store *st, const struct rv_ws_opts *o, str
             goto fail;
     ws->n_origins = o->n_origins;
     ws->loopback = host_is_loopback(ws->host);
+    ws->max_unauth = ws->o.max_unauth ? ws->o.max_unauth : ws->o.max_conns / 2;
+    if (ws->max_unauth == 0)
+        ws->max_unauth = 1;
     if (!ws->loopback && !ws_auth_any(st)) {
         rc = rv_err_set(err, RV_EPERM,
                         "http: refusing to listen on %.100s without access tokens (create one "
@@ -1685,6 +1827,7 @@ int rv_ws_start(void *zctx, struct rv_store *st, const struct rv_ws_opts *o, str
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = ws;
     info.fd_limit_per_thread = 0;
+    info.max_http_header_data = 8192; /* a path up to WS_URI_MAX gets an answer (414 past it) */
     ws->ctx = lws_create_context(&info);
     if (!ws->ctx) {
         rc = rv_err_set(err, RV_EIO, "ws: cannot create the lws context");
@@ -1716,6 +1859,8 @@ int rv_ws_start(void *zctx, struct rv_store *st, const struct rv_ws_opts *o, str
     atomic_store(&ws->port, lws_get_vhost_listen_port(ws->vh));
     lws_sul_schedule(ws->ctx, 0, &ws->poll_sul, poll_timer,
                      (lws_usec_t)ws->o.poll_ms * LWS_US_PER_MS);
+    ws->next_tok_check_ns = rv_mono_ns() + (uint64_t)ws->o.token_check_s * 1000000000ull;
+    lws_sul_schedule(ws->ctx, 0, &ws->sess_sul, sess_timer, LWS_US_PER_SEC);
 
     /* SUB thread first: its connect result decides the start */
     struct sub_start ss = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
@@ -1770,6 +1915,7 @@ void rv_ws_stop(struct rv_ws **wsp)
     }
     if (ws->ctx) {
         lws_sul_cancel(&ws->poll_sul);
+        lws_sul_cancel(&ws->sess_sul);
         lws_context_destroy(ws->ctx);
     }
     ws_free(ws);

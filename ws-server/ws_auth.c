@@ -130,16 +130,30 @@ void ws_auth_hash(const char *token, unsigned char hash[32])
     SHA256((const unsigned char *)token, strlen(token), hash);
 }
 
-int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, const char **why)
+int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, int open, bool *open_mode,
+                      const char **why)
 {
     struct scan sc = {.want = hash != NULL, .role = WS_ROLE_NONE};
 
+    if (open_mode)
+        *open_mode = false;
     if (hash)
         memcpy(sc.hash, hash, 32);
     rv_store_read_meta_prefix(st, TOK_PREFIX, scan_cb, &sc);
     OPENSSL_cleanse(sc.hash, sizeof(sc.hash));
-    if (!sc.any)
-        return WS_ROLE_ADMIN; /* open mode: no token configured (loopback only) */
+    if (!sc.any) {
+        /* open mode: no token configured; loopback bind and Host only */
+        if (open == WS_OPEN_OK) {
+            if (open_mode)
+                *open_mode = true;
+            return WS_ROLE_ADMIN;
+        }
+        *why = open == WS_OPEN_BAD_HOST
+                   ? "host: only 127.0.0.1, [::1] or localhost are served without access tokens"
+                   : "token: no access tokens are configured (create one with rvctl token "
+                     "create)";
+        return WS_ROLE_NONE;
+    }
     if (!hash) {
         *why = "token: missing";
         return WS_ROLE_NONE;
@@ -149,17 +163,65 @@ int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, const char
     return sc.role;
 }
 
-int ws_auth_role(struct rv_store *st, const char *token, const char **why)
+int ws_auth_role(struct rv_store *st, const char *token, int open, bool *open_mode,
+                 const char **why)
 {
     unsigned char h[32];
     int role;
 
     if (!token)
-        return ws_auth_role_hash(st, NULL, why);
+        return ws_auth_role_hash(st, NULL, open, open_mode, why);
     ws_auth_hash(token, h);
-    role = ws_auth_role_hash(st, h, why);
+    role = ws_auth_role_hash(st, h, open, open_mode, why);
     OPENSSL_cleanse(h, sizeof(h));
     return role;
+}
+
+static int set_cb(void *arg, const char *name, const void *val, size_t len)
+{
+    struct ws_tok_set *ts = arg;
+    unsigned char h[32];
+
+    if (strncmp(name, TOK_PREFIX, 4) != 0 || !hex_decode32(name + 4, h))
+        return 0;
+    if (ts->n == ts->cap) {
+        size_t cap = ts->cap ? ts->cap * 2 : 16;
+        struct ws_tok_ent *p = realloc(ts->v, cap * sizeof(*p));
+        if (!p) {
+            ts->oom = true;
+            return 1;
+        }
+        ts->v = p;
+        ts->cap = cap;
+    }
+    memcpy(ts->v[ts->n].hash, h, 32);
+    ts->v[ts->n].role = role_of_value(val, len);
+    ts->n++;
+    return 0;
+}
+
+void ws_auth_set_load(struct rv_store *st, struct ws_tok_set *ts)
+{
+    memset(ts, 0, sizeof(*ts));
+    rv_store_read_meta_prefix(st, TOK_PREFIX, set_cb, ts);
+}
+
+int ws_auth_set_role(const struct ws_tok_set *ts, const unsigned char *hash)
+{
+    int role = WS_ROLE_NONE;
+
+    for (size_t i = 0; i < ts->n; i++)
+        if (CRYPTO_memcmp(ts->v[i].hash, hash, 32) == 0)
+            role = ts->v[i].role;
+    return role;
+}
+
+void ws_auth_set_free(struct ws_tok_set *ts)
+{
+    if (ts->v)
+        OPENSSL_cleanse(ts->v, ts->cap * sizeof(*ts->v));
+    free(ts->v);
+    memset(ts, 0, sizeof(*ts));
 }
 
 /* ------------------------------------------------------------ rvctl token */
@@ -400,6 +462,10 @@ int rv_token_main(int argc, char **argv)
         goto out;
     }
     printf("revoked %.16s %s %s\n", l.v[hit].hex, l.v[hit].role, l.v[hit].name[0] ? l.v[hit].name : "-");
+    if (l.n == 1)
+        fprintf(stderr, "token: that was the last token: a server listening beyond loopback now "
+                        "refuses every request (401) until one is created; on loopback it is "
+                        "open to local clients\n");
     rc = 0;
 out:
     free(l.v);

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "rv/country.h"
 #include "rv/event.h"
 #include "rv/links.h"
@@ -84,6 +87,53 @@ bool ws_http_token(struct lws *wsi, char *buf, size_t cap)
         return true;
     }
     return false;
+}
+
+bool ws_http_host_loopback(struct lws *wsi)
+{
+    char host[300], name[300];
+    unsigned char a[16];
+    int n = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST);
+    size_t hl;
+    const char *port;
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0)
+        return true; /* no Host: not a browser (they always send one) */
+    if (n <= 0)
+        return false;
+    if (host[0] == '[') {
+        const char *rb = strchr(host, ']');
+        if (!rb)
+            return false;
+        hl = (size_t)(rb - host - 1);
+        memcpy(name, host + 1, hl);
+        port = rb + 1;
+    } else {
+        const char *colon = strchr(host, ':');
+        hl = colon ? (size_t)(colon - host) : strlen(host);
+        memcpy(name, host, hl);
+        port = host + hl;
+    }
+    name[hl] = 0;
+    if (*port) {
+        if (*port++ != ':' || !*port || strlen(port) > 5)
+            return false;
+        for (; *port; port++)
+            if (*port < '0' || *port > '9')
+                return false;
+    }
+    if (host[0] == '[')
+        return inet_pton(AF_INET6, name, a) == 1 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+    if (strcasecmp(name, "localhost") == 0)
+        return true;
+    return inet_pton(AF_INET, name, a) == 1 && a[0] == 127;
+}
+
+int ws_http_open(struct rv_ws *ws, struct lws *wsi)
+{
+    if (!ws->loopback)
+        return WS_OPEN_NOT_LOOPBACK;
+    return ws_http_host_loopback(wsi) ? WS_OPEN_OK : WS_OPEN_BAD_HOST;
 }
 
 int ws_http_origin_ok(struct rv_ws *ws, struct lws *wsi)
@@ -191,6 +241,11 @@ static int parse_query(struct lws *wsi, struct qparam *ps, char *why, size_t wca
     char frag[600];
 
     for (int i = 0; i < 64; i++) {
+        /* a fragment too long to copy must not end the loop unseen */
+        if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) >= (int)sizeof(frag) - 1) {
+            snprintf(why, wcap, "query: parameter longer than %zu bytes", sizeof(frag) - 2);
+            return -1;
+        }
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n < 0)
             break;
@@ -413,26 +468,38 @@ static void csv_field(struct ws_buf *b, const char *s, bool text)
     bool quote = false;
     if (!s)
         return;
-    for (const char *c = s; *c; c++)
-        if (*c == ',' || *c == '"' || *c == '\n' || *c == '\r')
+    bool ctl = false;
+    for (const char *c = s; *c; c++) {
+        if (*c == ',' || *c == '"' || *c == '\n' || *c == '\r' || *c == '\t')
             quote = true;
-    /* spreadsheets run cells starting with these as formulas */
-    bool guard = text && (*s == '=' || *s == '+' || *s == '-' || *s == '@');
+        else if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            ctl = true;
+    }
+    /* spreadsheets run cells starting with these as formulas (a leading
+     * TAB or CR is skipped by some before they look) */
+    bool guard = text && (*s == '=' || *s == '+' || *s == '-' || *s == '@' || *s == '\t' ||
+                          *s == '\r');
     if (guard)
         quote = true;
-    if (!quote) {
+    if (!quote && !ctl) {
         ws_buf_str(b, s);
         return;
     }
-    ws_buf_add(b, "\"", 1);
+    if (quote)
+        ws_buf_add(b, "\"", 1);
     if (guard)
         ws_buf_add(b, "'", 1);
     for (const char *c = s; *c; c++) {
+        unsigned char u = (unsigned char)*c;
+        /* text fields keep TAB, CR and LF (quoted); other control characters are dropped */
+        if (text && ((u < 0x20 && u != '\t' && u != '\r' && u != '\n') || u == 0x7f))
+            continue;
         if (*c == '"')
             ws_buf_add(b, "\"", 1);
         ws_buf_add(b, c, 1);
     }
-    ws_buf_add(b, "\"", 1);
+    if (quote)
+        ws_buf_add(b, "\"", 1);
 }
 
 struct ev_ctx {
@@ -869,7 +936,7 @@ static int do_healthz(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
 
 static int route(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
 {
-    char uri[256], why[RV_ERRBUF_SIZE], tok[256];
+    char uri[WS_URI_MAX], why[RV_ERRBUF_SIZE], tok[256];
     struct qparam ps[] = {{"token", "", 0},   {"country", "", 0}, {"violation", "", 0},
                           {"res", "", 0},     {"from", "", 0},    {"to", "", 0},
                           {"since", "", 0},   {"level", "", 0},   {"limit", "", 0},
@@ -877,6 +944,10 @@ static int route(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
                           {NULL, "", 0}};
     const char *reason = NULL;
 
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) >= (int)sizeof(uri)) {
+        snprintf(why, sizeof(why), "path: longer than %d bytes", WS_URI_MAX - 1);
+        return reply_error(ws, wsi, h, 414, why);
+    }
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) {
         if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
             lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
@@ -906,9 +977,10 @@ static int route(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
 
     /* access */
     bool have = ws_http_token(wsi, tok, sizeof(tok));
-    h->role = ws_auth_role(ws->st, have ? tok : NULL, &reason);
+    h->role = ws_auth_role(ws->st, have ? tok : NULL, ws_http_open(ws, wsi), NULL, &reason);
     if (h->role == WS_ROLE_NONE)
-        return reply_error(ws, wsi, h, 401, reason ? reason : "token: missing");
+        return reply_error(ws, wsi, h, reason && strncmp(reason, "host:", 5) == 0 ? 403 : 401,
+                           reason ? reason : "token: missing");
     if (is_metrics) {
         if (h->role < WS_ROLE_ADMIN)
             return reply_error(ws, wsi, h, 403, "token: metrics need the admin role");

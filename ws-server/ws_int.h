@@ -31,10 +31,17 @@
 #define WS_CHUNK_MAX 32         /* alerts read from the store per catch-up step */
 #define WS_CHUNK_SCAN 1024      /* alerts scanned per catch-up step */
 #define WS_FRAG 16384           /* fragment size for large messages (snapshot) */
+#define WS_KEY_MAX (2 + 1 + 40 + 1 + 128 + 1 + 1) /* cc|violation|admin1 */
+#define WS_URI_MAX 1024         /* longest path (without the query) answered; longer: 414 */
 
 enum ws_role { WS_ROLE_NONE = 0, WS_ROLE_VIEWER = 1, WS_ROLE_ANALYST = 2, WS_ROLE_ADMIN = 3 };
 enum ws_level { WS_LVL_WATCH = 0, WS_LVL_WARNING = 1, WS_LVL_CRITICAL = 2 };
 enum ws_state { WS_ST_OPENED = 0, WS_ST_ESCALATED, WS_ST_DEESCALATED, WS_ST_RESOLVED };
+/* May a request have the open (no-token) mode? Only on a loopback bind,
+ * and only when its Host names loopback (no DNS rebinding). */
+enum ws_open { WS_OPEN_OK = 0, WS_OPEN_NOT_LOOPBACK, WS_OPEN_BAD_HOST };
+/* What granted a session its subscription (F12 re-checks). */
+enum ws_auth { WS_AUTH_NONE = 0, WS_AUTH_OPEN, WS_AUTH_TOKEN };
 
 /* A message ready for lws_write: LWS_PRE bytes of room, then LEN bytes. */
 struct ws_msg {
@@ -60,7 +67,8 @@ struct ws_alert {
     int8_t viol;    /* violation, -1 unknown */
     uint8_t level;  /* enum ws_level */
     uint8_t state;  /* enum ws_state */
-    char key[160];  /* country|violation|admin1: identity of the alert */
+    char key[WS_KEY_MAX]; /* country|violation|admin1: identity of the alert (admin1 whole,
+                             up to RV_ADMIN1_MAX; a longer one ends in a hash of it) */
     struct ws_msg m; /* {"type":"alert",...} */
 };
 
@@ -79,6 +87,12 @@ struct ws_sess {
     int role;                    /* of the current subscription */
     bool has_tok;                /* the handshake presented a token ... */
     unsigned char tok_hash[32];  /* ... with this SHA-256, checked again on each subscribe */
+    uint8_t open;                /* enum ws_open of the handshake */
+    uint8_t auth;                /* enum ws_auth of the current subscription */
+    bool authed;                 /* has subscribed successfully once (else counted in n_unauth) */
+    bool closing;                /* told why; closed once the control queue is written */
+    unsigned char auth_hash[32]; /* SHA-256 of the token that granted the subscription */
+    uint64_t t_open_ns;          /* established at (rv_mono_ns) */
     bool subscribed;
     bool snap_pending;           /* snapshot to send next */
     bool live;                   /* served from the ring (not from the store) */
@@ -143,6 +157,9 @@ struct rv_ws {
     struct lws_extension exts[2];
     lws_retry_bo_t retry;
     lws_sorted_usec_list_t poll_sul;
+    lws_sorted_usec_list_t sess_sul; /* once a second: subscribe deadline, token re-check */
+    uint64_t next_tok_check_ns;
+    unsigned max_unauth;         /* sessions not yet subscribed allowed at once */
     atomic_int port;
 
     /* threads */
@@ -169,6 +186,7 @@ struct rv_ws {
     int n_res;
     struct ws_sess *sessions;
     unsigned n_sess;
+    unsigned n_unauth;           /* sessions that have not subscribed successfully yet */
     uint64_t hub_ver;            /* bumped by every alert and cell */
     struct ws_snap *snap;        /* the current shared snapshot body, or NULL */
     unsigned char scratch[LWS_PRE + WS_FRAG]; /* fragments of shared bodies are copied here */
@@ -193,11 +211,34 @@ bool ws_auth_any(struct rv_store *st);
 /* Role of TOKEN (SHA-256 looked up in meta, constant-time compare):
  * WS_ROLE_NONE when unknown or revoked. */
 int ws_auth_lookup(struct rv_store *st, const char *token);
-/* Effective role of a request presenting TOKEN (NULL = none): open mode
- * (no token in the store) gives admin; *why gets the reason for NONE. */
-int ws_auth_role(struct rv_store *st, const char *token, const char **why);
+/* Effective role of a request presenting TOKEN (NULL = none). With no
+ * token in the store: admin if OPEN is WS_OPEN_OK (*open_mode set true
+ * when OPEN_MODE is not NULL), else NONE with
+ *   "token: no access tokens are configured (create one with rvctl token create)"
+ *   (WS_OPEN_NOT_LOOPBACK) or
+ *   "host: only 127.0.0.1, [::1] or localhost are served without access tokens"
+ *   (WS_OPEN_BAD_HOST). *why gets the reason for NONE. */
+int ws_auth_role(struct rv_store *st, const char *token, int open, bool *open_mode,
+                 const char **why);
 /* Same for a token known by its SHA-256 (HASH NULL = none). */
-int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, const char **why);
+int ws_auth_role_hash(struct rv_store *st, const unsigned char *hash, int open, bool *open_mode,
+                      const char **why);
+
+/* Every token's hash and role, read in one transaction (for re-checking
+ * live sessions). Free with ws_auth_set_free. */
+struct ws_tok_ent {
+    unsigned char hash[32];
+    int role;
+};
+struct ws_tok_set {
+    struct ws_tok_ent *v;
+    size_t n, cap;
+    bool oom;
+};
+void ws_auth_set_load(struct rv_store *st, struct ws_tok_set *ts);
+/* Role of HASH in TS (constant-time compare of each), WS_ROLE_NONE if absent. */
+int ws_auth_set_role(const struct ws_tok_set *ts, const unsigned char *hash);
+void ws_auth_set_free(struct ws_tok_set *ts);
 void ws_auth_hash(const char *token, unsigned char hash[32]);
 const char *ws_role_name(int role);
 
@@ -207,6 +248,12 @@ int ws_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                      size_t len);
 /* Origin check for a WebSocket handshake; 0 = allowed. */
 int ws_http_origin_ok(struct rv_ws *ws, struct lws *wsi);
+/* Whether the request's Host names loopback: 127.x.x.x, [::1] or
+ * localhost, with an optional port (a missing Host counts as loopback:
+ * browsers always send one). */
+bool ws_http_host_loopback(struct lws *wsi);
+/* enum ws_open for a request on WS. */
+int ws_http_open(struct rv_ws *ws, struct lws *wsi);
 /* Copies the token of the request (Bearer header or ?token=) into BUF;
  * returns false when none. */
 bool ws_http_token(struct lws *wsi, char *buf, size_t cap);

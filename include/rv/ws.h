@@ -57,6 +57,12 @@ struct rv_ws_opts {
     unsigned sub_burst;      /* subscribes accepted in a burst per connection (default 20) */
     unsigned sub_per_s;      /* ...refilled at this rate (default 2) */
     unsigned poll_ms;        /* check the store for alerts not announced (default 500) */
+    unsigned sub_timeout_s;  /* close a WebSocket not subscribed successfully within (default 10) */
+    unsigned max_unauth;     /* WebSockets not yet subscribed held at once; past it a
+                                handshake needs a valid token (header or ?token=).
+                                0 = max_conns / 2 (default) */
+    unsigned token_check_s;  /* re-read the tokens and close sessions whose token was
+                                revoked or changed role (default 5) */
 };
 
 /* Fills the defaults above. */
@@ -65,7 +71,8 @@ void rv_ws_opts_default(struct rv_ws_opts *o);
 /* Reads the "ws" config section over O (SECTION may be NULL: O unchanged).
  * Keys: http, web_root, tls_cert, tls_key, updates, origins (array of
  * strings), deflate, max_conns, max_msg, alert_ring, max_queue, ping_s,
- * idle_s, sub_burst, sub_per_s, poll_ms. Strings point into SECTION.
+ * idle_s, sub_burst, sub_per_s, poll_ms, sub_timeout_s, max_unauth, token_check_s.
+ * Strings point into SECTION.
  * Unknown keys are rejected. Errors: RV_EINVAL with "ws.KEY: reason". */
 int rv_ws_opts_from_config(struct rv_ws_opts *o, const cJSON *section, struct rv_errbuf *err);
 
@@ -75,6 +82,10 @@ int rv_ws_opts_from_config(struct rv_ws_opts *o, const cJSON *section, struct rv
  * non-loopback bind when the store holds no token:
  *   "http: refusing to listen on 0.0.0.0 without access tokens (create one
  *    with rvctl token create)".
+ * The open (no-token) mode exists only on a loopback bind and for requests
+ * whose Host is 127.x.x.x, [::1] or localhost: if the last token is revoked
+ * while a non-loopback server runs, every request is refused (401), never
+ * let in.
  * On success *out is yours; stop it with rv_ws_stop().
  * Errors: RV_EINVAL (bad option, message in ERR), RV_EPERM (the refusal
  * above), RV_EIO (bind failed, TLS files unreadable), RV_ENOMEM. */
