@@ -135,6 +135,21 @@ def main():
         check(rc == 2, "nobody listening: exit 2")
         rc, out, err = rvctl("publish", "--bogus")
         check(rc == 2, "bad usage: exit 2")
+        # rvctl query: JSON while the daemon runs, exit 2 with a reason otherwise
+        ov = query(data, "overview", "--res", "1d")
+        check(ov["last_seq"] >= 30 and any(c["country"] == "CD" and c["violation"] == "displacement"
+                                           and c["count"] == 40000 for c in ov["cells"]),
+              "query overview: the 1d rollup of the partner sample (CD displacement 40000)")
+        se = query(data, "series", "--country", "CD", "--violation", "displacement", "--res", "1d")
+        check(sum(b["count"] for b in se["bins"]) == 40000, "query series: counts per bin")
+        rc, out, err = rvctl("query", "--data", os.path.join(d, "nowhere"), "overview")
+        check(rc == 2 and "no store at" in err, "query on a missing data dir: exit 2 (%s)" % err.strip())
+        rc, out, err = rvctl("query", "--data", data, "events", "--country", "XX")
+        check(rc == 2 and "'XX' is not an ISO 3166-1 alpha-2 code" in err, "query --country XX: exit 2")
+        rc, out, err = rvctl("query", "--data", data, "series")
+        check(rc == 2 and "needs --country and --violation" in err, "query series without filters: exit 2")
+        rc, out, err = rvctl("query", "--data", data, "everything")
+        check(rc == 2, "query of an unknown view: exit 2")
 
         # a raw partner: protocol errors get a reply, the gateway keeps serving
         ctx = zmq.Context()
