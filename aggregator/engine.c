@@ -612,6 +612,7 @@ struct rv_agg_engine {
     struct strmap unit_map;   /* "CC/v/admin1" -> index */
     struct strmap source_map; /* name -> id */
     char **sources;           /* id -> name */
+    uint16_t *witness;        /* id -> id of its feed (ev->source): the witness */
     size_t nsources, capsources;
     struct strmap country_map;
     bool started;
@@ -708,6 +709,7 @@ void rv_agg_engine_free(struct rv_agg_engine **ep)
     for (size_t i = 0; i < e->nsources; i++)
         free(e->sources[i]);
     free(e->sources);
+    free(e->witness);
     strmap_free(&e->unit_map);
     strmap_free(&e->source_map);
     strmap_free(&e->country_map);
@@ -741,9 +743,13 @@ static size_t src_hash(const char *nm, size_t len)
 }
 
 /* Id of signal NAME (LEN < SIG_MAX bytes, not NUL-terminated), created
- * if new. */
-static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, uint16_t *id)
+ * if new. Its first FEED_LEN bytes (<= LEN) are the feed, ev->source: the
+ * witness of the signal (e->witness), whatever the payload's attrs name. */
+static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, size_t feed_len,
+                     uint16_t *id)
 {
+    uint16_t wid;
+
     char name[SIG_MAX];
     size_t v;
 
@@ -765,6 +771,14 @@ static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, uint16
         *id = (uint16_t)v;
         goto cache;
     }
+    /* the feed first: a signal's witness has a smaller id */
+    if (feed_len < len) {
+        int rc = source_id(e, nm, feed_len, feed_len, &wid);
+        if (rc != RV_OK)
+            return rc;
+    } else {
+        wid = (uint16_t)e->nsources;
+    }
     if (e->nsources >= 65535)
         return RV_ETOOBIG;
     if (e->nsources == e->capsources) {
@@ -773,8 +787,13 @@ static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, uint16
         if (ns == NULL)
             return RV_ENOMEM;
         e->sources = ns;
+        uint16_t *nw = realloc(e->witness, nc * sizeof *nw);
+        if (nw == NULL)
+            return RV_ENOMEM;
+        e->witness = nw;
         e->capsources = nc;
     }
+    e->witness[e->nsources] = wid;
     e->sources[e->nsources] = strdup(name);
     if (e->sources[e->nsources] == NULL)
         return RV_ENOMEM;
@@ -1093,44 +1112,38 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sources agreeing at BIN: counted sources in the corroboration window
- * (when the counted score is elevated) and elevated probe sources. Fills
- * NAMES (sorted, distinct) when given. */
+/* Witnesses agreeing at BIN: the distinct feeds (ev->source) among the
+ * counted sources in the corroboration window (when the counted score is
+ * elevated) and the elevated probe signals. The signals of one feed
+ * ("ioda/bgp", "ioda/ping-slash24": named by the payload's attrs) are
+ * scored apart but are one witness: a partner cannot corroborate itself.
+ * Fills NAMES with the agreeing signal names (sorted, distinct) when
+ * given. */
 static int agreeing(const struct rv_agg_engine *e, const struct unit *u, int64_t bin,
                     const char **names, size_t *nnames)
 {
-    int n = 0;
-    size_t k = 0;
+    uint16_t wit[SEEN_MAX + 8];
+    size_t nw = 0, k = 0;
+    bool over = false; /* more distinct witnesses than wit holds */
     double tw = e->p.threshold[1];
 
+#define AGREE(src_)                                                                                    do {                                                                                                   uint16_t s_ = (src_), w_ = e->witness[s_];                                                         bool dup_ = false;                                                                                 if (names) {                                                                                           for (size_t j_ = 0; j_ < k; j_++)                                                                      if (strcmp(names[j_], e->sources[s_]) == 0)                                                            dup_ = true;                                                                               if (!dup_)                                                                                             names[k++] = e->sources[s_];                                                               }                                                                                                  dup_ = false;                                                                                      for (size_t j_ = 0; j_ < nw; j_++)                                                                     if (wit[j_] == w_)                                                                                     dup_ = true;                                                                               if (!dup_) {                                                                                           if (nw < sizeof wit / sizeof wit[0])                                                                   wit[nw++] = w_;                                                                                else                                                                                                   over = true;                                                                               }                                                                                              } while (0)
+
     if (u->cscore >= tw) {
-        for (int i = 0; i < u->nseen; i++) {
-            if (u->seen[i].last_bin > bin - e->p.corroboration_bins) {
-                n++;
-                if (names)
-                    names[k++] = e->sources[u->seen[i].src];
-            }
-        }
+        for (int i = 0; i < u->nseen; i++)
+            if (u->seen[i].last_bin > bin - e->p.corroboration_bins)
+                AGREE(u->seen[i].src);
     }
-    for (size_t i = 0; i < u->nprobes; i++) {
-        if (u->probes[i].score >= tw) {
-            bool dup = false;
-            if (names) {
-                for (size_t j = 0; j < k; j++)
-                    if (strcmp(names[j], e->sources[u->probes[i].src]) == 0)
-                        dup = true;
-                if (!dup)
-                    names[k++] = e->sources[u->probes[i].src];
-            }
-            if (!dup)
-                n++;
-        }
-    }
+    for (size_t i = 0; i < u->nprobes; i++)
+        if (u->probes[i].score >= tw)
+            AGREE(u->probes[i].src);
+#undef AGREE
     if (names) {
         qsort(names, k, sizeof *names, cmp_str);
         *nnames = k;
     }
-    return n;
+    /* past SEEN_MAX + 8 witnesses the count is only used capped at 3 */
+    return over ? (int)nw + 1 : (int)nw;
 }
 
 static int emit_alert(struct rv_agg_engine *e, struct unit *u, int newlevel, int64_t bin)
@@ -1488,7 +1501,8 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
 /* The signal source of a probe: its feed, and the datasource when the
  * feed says which (IODA: attrs {"datasource":"bgp"}), since the signals of
  * one feed (BGP, active probing, telescope) have their own units and are
- * independent witnesses: "ioda/bgp". Written to BUF (SIG_MAX bytes, NUL
+ * scored apart: "ioda/bgp". They are not independent witnesses (the attrs
+ * are payload): agreeing() counts their feed once. Written to BUF (SIG_MAX bytes, NUL
  * terminated); returns its length. */
 static size_t signal_name(const struct rv_event_view *ev, char *buf)
 {
@@ -1560,10 +1574,11 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
     }
     if (ev->kind == RV_KIND_PROBE && ev->has_value) {
         sigl = signal_name(ev, sig);
-        rc = source_id(e, sig, sigl, &src);
-    } else {
-        rc = source_id(e, ev->source,
+        rc = source_id(e, sig, sigl,
                        ev->source_len < RV_SOURCE_MAX ? ev->source_len : RV_SOURCE_MAX, &src);
+    } else {
+        size_t sl = ev->source_len < RV_SOURCE_MAX ? ev->source_len : RV_SOURCE_MAX;
+        rc = source_id(e, ev->source, sl, sl, &src);
     }
     if (rc != RV_OK)
         return rc;

@@ -283,22 +283,33 @@ static void test_country_probe_drop(void)
 }
 
 /* A regional outage seen by one IODA datasource stays at watch (one
- * witness, not a whole country); seen by two datasources (independent
- * signals of the same feed) it reaches warning. */
-static void regional_drop(int ndatasources, struct rec *r)
+ * witness, not a whole country). Seen by three datasources of the same
+ * feed it still stays at watch: attrs.datasource is payload, so the
+ * signals of one feed (or partner) are scored apart but are one witness
+ * (review F6). Seen by two feeds it reaches warning. NDROP: datasources
+ * whose signal drops; FEEDS: 1, every signal from "ioda"; 2, the second
+ * signal from the feed "atlas" (no datasource). */
+static void regional_drop(int ndrop, int feeds, struct rec *r)
 {
-    static const char *ds[] = {"{\"datasource\":\"bgp\"}", "{\"datasource\":\"ping-slash24\"}"};
+    static const char *ds[] = {"{\"datasource\":\"bgp\"}", "{\"datasource\":\"ping-slash24\"}",
+                               "{\"datasource\":\"merit-nt\"}"};
+    static const double lvl[] = {80, 300, 50};
     struct rv_agg_engine *e = engine("{\"admin1\":true}", r);
     int64_t drop = T0 + 21 * DAY_MS + 14 * HOUR_MS;
 
     rng_state = 0x1234567812345678ULL;
     for (int64_t t = T0; t < drop + 6 * HOUR_MS; t += 300000) {
-        for (int k = 0; k < 2; k++) {
-            double v = (k ? 300 : 80) * (0.95 + 0.1 * urand());
-            if (t >= drop && k < ndatasources)
+        for (int k = 0; k < 3; k++) {
+            double v = lvl[k] * (0.95 + 0.1 * urand());
+            const char *src = "ioda";
+            if (t >= drop && k < ndrop)
                 v *= 0.2;
             g_attrs = ds[k];
-            push(e, "ioda", "TR", RV_V_INTERNET_SHUTDOWN, RV_KIND_PROBE, t, true, v, "Hatay");
+            if (feeds == 2 && k == 1) {
+                src = "atlas";
+                g_attrs = NULL;
+            }
+            push(e, src, "TR", RV_V_INTERNET_SHUTDOWN, RV_KIND_PROBE, t, true, v, "Hatay");
         }
     }
     g_attrs = NULL;
@@ -307,18 +318,28 @@ static void regional_drop(int ndatasources, struct rec *r)
 
 static void test_regional_probe_drop(void)
 {
-    struct rec one, two;
+    struct rec one, same, two;
 
-    regional_drop(1, &one);
-    regional_drop(2, &two);
+    regional_drop(1, 1, &one);
+    regional_drop(3, 1, &same);
+    regional_drop(2, 2, &two);
     /* the national series gets the same probes: count only regional alerts */
     CHECK(one.bytes != NULL && strstr(one.bytes, "\"admin1\":\"Hatay\",\"level\":\"watch\"") != NULL);
     CHECK(strstr(one.bytes, "\"admin1\":\"Hatay\",\"level\":\"warning\"") == NULL);
     CHECK(strstr(one.bytes, "\"admin1\":\"Hatay\",\"level\":\"critical\"") == NULL);
+    /* one feed naming three datasources: still one witness */
+    CHECK(same.bytes != NULL &&
+          strstr(same.bytes, "\"admin1\":\"Hatay\",\"level\":\"watch\"") != NULL);
+    CHECK(strstr(same.bytes, "\"admin1\":\"Hatay\",\"level\":\"warning\"") == NULL);
+    CHECK(strstr(same.bytes, "\"admin1\":\"Hatay\",\"level\":\"critical\"") == NULL);
+    CHECK(strstr(same.bytes, "\"sources\":[\"ioda/bgp\",\"ioda/merit-nt\",\"ioda/ping-slash24\"]") !=
+          NULL);
     CHECK(two.bytes != NULL && strstr(two.bytes, "\"admin1\":\"Hatay\",\"level\":\"warning\"") != NULL);
-    CHECK(strstr(two.bytes, "\"sources\":[\"ioda/bgp\",\"ioda/ping-slash24\"]") != NULL);
-    printf("regional probe drop: one datasource max watch, two reach warning\n");
+    CHECK(strstr(two.bytes, "\"sources\":[\"atlas\",\"ioda/bgp\"]") != NULL);
+    printf("regional probe drop: one datasource or three of one feed max watch, two feeds "
+           "reach warning\n");
     free(one.bytes);
+    free(same.bytes);
     free(two.bytes);
 }
 

@@ -55,7 +55,9 @@
  *   cell_interval_ms      250    stage: at most one cell update per cell per interval (10..60000)
  *   poll_ms               200    stage: look at the log at least this often (10..10000)
  *   cursor_interval_ms    1000   stage: write the cursor at least this often when it moved
- * Corroboration caps the level at the number of agreeing sources (1 source:
+ * Corroboration caps the level at the number of agreeing sources, counted
+ * as distinct ev->source (partner or feed; the signals a payload's
+ * attrs.datasource names are one witness with their feed) (1 source:
  * watch, 2: warning, 3+: critical), except a probe drop of a whole country
  * (internet_shutdown probes, admin1 empty), which needs no second source.
  */
