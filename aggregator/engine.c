@@ -48,7 +48,13 @@ static const char *const param_keys[] = {
     "probe_scale", "probe_stale_bins", "corroboration_bins", "corroboration_bonus",
     "threshold_watch", "threshold_warning", "threshold_critical", "hysteresis",
     "cooldown_bins", "admin1", "max_series", "cell_interval_ms", "poll_ms",
-    "cursor_interval_ms"};
+    "cursor_interval_ms", "source_lateness_s"};
+
+/* Default per-source lateness: feeds whose events are stamped at the day
+ * (OONI aggregations at 00:00, ACLED event dates, published a week or so
+ * later) or some minutes old (GDELT's DATEADDED, up to ~15 min). */
+static const struct rv_agg_src_lateness src_lateness_default[] = {
+    {"ooni", 172800}, {"acled", 604800}, {"gdelt", 3600}};
 
 static void params_default(struct rv_agg_params *p)
 {
@@ -78,6 +84,41 @@ static void params_default(struct rv_agg_params *p)
     p->cell_interval_ms = 250;
     p->poll_ms = 200;
     p->cursor_interval_ms = 1000;
+    p->nsrc_lateness = (int)(sizeof src_lateness_default / sizeof src_lateness_default[0]);
+    for (int i = 0; i < p->nsrc_lateness; i++)
+        p->src_lateness[i] = src_lateness_default[i];
+}
+
+/* "source_lateness_s": {"prefix": seconds, ...}; replaces the defaults. */
+static int src_lateness_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv_errbuf *err)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(cfg, "source_lateness_s"), *it;
+    int n = 0;
+
+    if (o == NULL)
+        return RV_OK;
+    if (!cJSON_IsObject(o))
+        return rv_err_set(err, RV_EINVAL, "aggregator.source_lateness_s: must be an object");
+    cJSON_ArrayForEach(it, o)
+    {
+        size_t kl = it->string ? strlen(it->string) : 0;
+        if (kl == 0 || kl > RV_SOURCE_MAX)
+            return rv_err_set(err, RV_EINVAL,
+                              "aggregator.source_lateness_s: source prefix must be 1..64 bytes");
+        if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
+            it->valuedouble < 0 || it->valuedouble > WEEK_S)
+            return rv_err_set(err, RV_EINVAL,
+                              "aggregator.source_lateness_s.%.64s: must be an integer 0..604800",
+                              it->string);
+        if (n == RV_AGG_SRC_LATENESS_MAX)
+            return rv_err_set(err, RV_EINVAL,
+                              "aggregator.source_lateness_s: at most 16 sources");
+        memcpy(p->src_lateness[n].prefix, it->string, kl + 1);
+        p->src_lateness[n].s = (int64_t)it->valuedouble;
+        n++;
+    }
+    p->nsrc_lateness = n;
+    return RV_OK;
 }
 
 int rv_agg_params_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv_errbuf *err)
@@ -147,6 +188,8 @@ int rv_agg_params_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv
     GI("cell_interval_ms", cell_interval_ms, 250, 10, 60000);
     GI("poll_ms", poll_ms, 200, 10, 10000);
     GI("cursor_interval_ms", cursor_interval_ms, 1000, 10, 600000);
+    if ((rc = src_lateness_from_json(cfg, p, err)) != RV_OK)
+        return rc;
 #undef GI
 #undef GD
     return RV_OK;
@@ -585,6 +628,7 @@ struct unit {
     bool bl_ok;
     double bl_base, bl_spread;
     int64_t created;     /* bin index at creation */
+    int64_t cfrom;       /* counted series: first bin it learnt (e->closed when made counted) */
     size_t idx;          /* in e->units */
     bool ps_ok;          /* Poisson score of (ps_x, ps_lam) is ps_v */
     double ps_x, ps_lam, ps_v;
@@ -613,6 +657,7 @@ struct rv_agg_engine {
     struct strmap source_map; /* name -> id */
     char **sources;           /* id -> name */
     uint16_t *witness;        /* id -> id of its feed (ev->source): the witness */
+    int64_t *late_ms;         /* id -> lateness of its feed, ms (source_lateness_s) */
     size_t nsources, capsources;
     struct strmap country_map;
     bool started;
@@ -710,6 +755,7 @@ void rv_agg_engine_free(struct rv_agg_engine **ep)
         free(e->sources[i]);
     free(e->sources);
     free(e->witness);
+    free(e->late_ms);
     strmap_free(&e->unit_map);
     strmap_free(&e->source_map);
     strmap_free(&e->country_map);
@@ -740,6 +786,26 @@ static size_t src_hash(const char *nm, size_t len)
 {
     return len == 0 ? 0
                     : (len * 31 + (unsigned char)nm[0] * 7 + (unsigned char)nm[len - 1]) % SRCC_MAX;
+}
+
+/* Lateness of the feed NAME (its first FEED_LEN bytes), ms: the longest
+ * matching prefix of source_lateness_s, else allowed_lateness_s; never
+ * below allowed_lateness_s. */
+static int64_t feed_late_ms(const struct rv_agg_params *p, const char *name, size_t feed_len)
+{
+    size_t best = 0;
+    int64_t s = p->lateness_s;
+
+    for (int i = 0; i < p->nsrc_lateness; i++) {
+        size_t pl = strlen(p->src_lateness[i].prefix);
+        if (pl <= feed_len && pl > best && memcmp(name, p->src_lateness[i].prefix, pl) == 0) {
+            best = pl;
+            s = p->src_lateness[i].s;
+        }
+    }
+    if (s < p->lateness_s)
+        s = p->lateness_s;
+    return s * 1000;
 }
 
 /* Id of signal NAME (LEN < SIG_MAX bytes, not NUL-terminated), created
@@ -791,9 +857,14 @@ static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, size_t
         if (nw == NULL)
             return RV_ENOMEM;
         e->witness = nw;
+        int64_t *nl = realloc(e->late_ms, nc * sizeof *nl);
+        if (nl == NULL)
+            return RV_ENOMEM;
+        e->late_ms = nl;
         e->capsources = nc;
     }
     e->witness[e->nsources] = wid;
+    e->late_ms[e->nsources] = feed_late_ms(&e->p, name, feed_len);
     e->sources[e->nsources] = strdup(name);
     if (e->sources[e->nsources] == NULL)
         return RV_ENOMEM;
@@ -939,6 +1010,7 @@ static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
     u->s.dstep = e->arena_cap * sizeof(struct sday);
     u->s.day = e->arena_day + u->idx * sizeof(struct sday);
     u->counted = true;
+    u->cfrom = e->closed;
     if (u->zero_past) {
         /* The series had no events since the engine started: its past is
          * known to be zeros, for as many whole weeks as the engine ran. */
@@ -1278,6 +1350,34 @@ static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool c
     return RV_OK;
 }
 
+/* Scores and learns the mean V of a bin (slot of the week SLOT, of the
+ * day DSLOT) in probe PR of U. */
+static void probe_close(struct rv_agg_engine *e, struct unit *u, struct probe *pr, size_t slot,
+                        size_t dslot, double v)
+{
+    double base, spread, d = 0;
+    bool ok = (int64_t)pr->s.nbins >= e->p.warmup_bins &&
+              season_get(&pr->s, &e->sk, slot, dslot, false, &base, &spread);
+    if (ok) {
+        if (u->violation == RV_V_INTERNET_SHUTDOWN) {
+            d = base > 0 ? (base - v) / base : 0;
+        } else {
+            double floor = base > 0.1 ? base : 0.1;
+            d = (v - base - e->p.spread_k * spread) / floor;
+        }
+        if (d > 1)
+            d = 1;
+        if (d >= e->p.probe_drop_min)
+            pr->run += d;
+        else
+            pr->run = 0;
+        pr->score = e->p.probe_scale * pr->run;
+    }
+    /* an outage is not learnt into the EWMA (the seasonal median
+     * shrugs it off) */
+    season_learn(&pr->s, &e->sk, slot, dslot, v, v, !(ok && d >= e->p.probe_drop_min));
+}
+
 /* Closes BIN in U: scores it, learns it, re-evaluates the alert. */
 static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
 {
@@ -1339,27 +1439,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
             }
             continue;
         }
-        double v = pb->sum / pb->n, d = 0;
-        bool ok = (int64_t)pr->s.nbins >= e->p.warmup_bins &&
-                  season_get(&pr->s, &e->sk, slot, dslot, false, &base, &spread);
-        if (ok) {
-            if (u->violation == RV_V_INTERNET_SHUTDOWN) {
-                d = base > 0 ? (base - v) / base : 0;
-            } else {
-                double floor = base > 0.1 ? base : 0.1;
-                d = (v - base - e->p.spread_k * spread) / floor;
-            }
-            if (d > 1)
-                d = 1;
-            if (d >= e->p.probe_drop_min)
-                pr->run += d;
-            else
-                pr->run = 0;
-            pr->score = e->p.probe_scale * pr->run;
-        }
-        /* an outage is not learnt into the EWMA (the seasonal median
-         * shrugs it off) */
-        season_learn(&pr->s, &e->sk, slot, dslot, v, v, !(ok && d >= e->p.probe_drop_min));
+        probe_close(e, u, pr, slot, dslot, pb->sum / pb->n);
         pr->last_data = bin;
         pb->idx = INT64_MIN;
         pb->sum = 0;
@@ -1407,6 +1487,111 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
         }
     }
     return RV_OK;
+}
+
+/* Remembers SRC, counted at BIN, for corroboration. */
+static void seen_add(struct unit *u, uint16_t src, int64_t bin)
+{
+    int i;
+
+    for (i = 0; i < u->nseen; i++)
+        if (u->seen[i].src == src)
+            break;
+    if (i == u->nseen) {
+        if (u->nseen < SEEN_MAX) {
+            u->nseen++;
+        } else {
+            /* replace the stalest source */
+            int old = 0;
+            for (int j = 1; j < SEEN_MAX; j++)
+                if (u->seen[j].last_bin < u->seen[old].last_bin)
+                    old = j;
+            i = old;
+        }
+        u->seen[i].src = src;
+        u->seen[i].last_bin = bin;
+    } else if (u->seen[i].last_bin < bin) {
+        u->seen[i].last_bin = bin;
+    }
+}
+
+/* An event for BIN, already closed, inside its source's lateness (the
+ * watermark passed it, the source's lateness did not): applied to BIN as
+ * far as what is kept allows, the same way live and in replay since it
+ * depends only on the log order.
+ *   - a probe value closes BIN for its probe signal when the signal had no
+ *     data in BIN or after (a day-stamped feed: one value a day): scored
+ *     and learnt as a closing would; else it is too late (returns 1);
+ *   - a counted event is added to what BIN learnt (the newest record of
+ *     its slot of the week, when the series learnt BIN), and BIN's count
+ *     is scored against the slot's baseline without BIN (the CUSUM and
+ *     the per-day EWMA are not revisited);
+ * and the alert is re-evaluated raise-only at BIN, as an early look is:
+ * lowering waits for closed bins. Returns 0, 1 (not applied) or an
+ * error. */
+static int apply_late(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
+                      const struct rv_event_view *ev, uint16_t src, int64_t bin)
+{
+    size_t slot = mod_of(bin, e->slots), dslot = mod_of(bin, e->dslots);
+    size_t weeks = (size_t)e->p.weeks;
+    double base, spread, w;
+
+    if (ev->kind == RV_KIND_PROBE && ev->has_value) {
+        struct probe *pr = unit_probe(e, u, src);
+        if (pr == NULL)
+            return RV_ENOMEM;
+        if (pr->last_data >= bin)
+            return 1;
+        w = 0;
+        if (season_get(&pr->s, &e->sk, slot, dslot, false, &base, &spread) && base != 0)
+            w = fabs(base - ev->value) / fabs(base);
+        probe_close(e, u, pr, slot, dslot, ev->value);
+        pr->last_data = bin;
+        evidence_add(u, w, seq, ev);
+        return evaluate(e, u, bin, false);
+    }
+    if (unit_make_counted(e, u) != RV_OK)
+        return RV_ENOMEM;
+    w = ev->confidence * (ev->severity / 3.0) *
+        (ev->count > 1 ? 1.0 + log10((double)ev->count) : 1.0);
+    seen_add(u, src, bin);
+    evidence_add(u, w, seq, ev);
+    double x = w;
+    bool ok;
+    uint8_t *fp = s_fp(&u->s, slot, weeks);
+    if (bin >= u->cfrom && fp[0] > 0) {
+        /* BIN is the newest record of its slot (bin >= closed - slots):
+         * the baseline without it, then the record with the event */
+        float *r = s_ring(&u->s, slot), t;
+        size_t last = (fp[1] + weeks - 1) % weeks, end = (size_t)fp[0] - 1;
+        t = r[last];
+        r[last] = r[end];
+        r[end] = t;
+        fp[0]--;
+        u->bl_bin = INT64_MIN;
+        ok = counted_baseline(e, u, bin, &base, &spread);
+        fp[0]++;
+        t = r[last];
+        r[last] = r[end];
+        r[end] = t;
+        x = (double)r[last] + w;
+        r[last] = (float)x;
+    } else {
+        u->bl_bin = INT64_MIN;
+        ok = counted_baseline(e, u, bin, &base, &spread);
+    }
+    u->bl_bin = INT64_MIN;
+    if (ok) {
+        double ps = counted_score(e, u, x, base, spread);
+        if (ps > u->cscore) {
+            double keep = u->cscore;
+            u->cscore = ps;
+            int rc = evaluate(e, u, bin, false);
+            u->cscore = keep > ps ? keep : ps;
+            return rc;
+        }
+    }
+    return 0;
 }
 
 static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
@@ -1460,27 +1645,7 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
         u->cell_x += w;
     }
     u->cell_dirty = true;
-    /* remember the source for corroboration */
-    int i;
-    for (i = 0; i < u->nseen; i++)
-        if (u->seen[i].src == src)
-            break;
-    if (i == u->nseen) {
-        if (u->nseen < SEEN_MAX) {
-            u->nseen++;
-        } else {
-            /* replace the stalest source */
-            int old = 0;
-            for (int j = 1; j < SEEN_MAX; j++)
-                if (u->seen[j].last_bin < u->seen[old].last_bin)
-                    old = j;
-            i = old;
-        }
-        u->seen[i].src = src;
-        u->seen[i].last_bin = bin;
-    } else if (u->seen[i].last_bin < bin) {
-        u->seen[i].last_bin = bin;
-    }
+    seen_add(u, src, bin);
     evidence_add(u, w, seq, ev);
     /* an early look at the open bin: a partial count that is already
      * surprising can only grow */
@@ -1561,17 +1726,6 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
     }
     if (ev->time_ms < e->first_ms)
         e->first_ms = ev->time_ms;
-    if (bin < e->closed) {
-        e->st.late++;
-        if ((e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
-            rv_log_warn("agg",
-                        "late event dropped source=%.*s id=%.*s time_ms=%lld watermark_bin_ms=%lld "
-                        "late_total=%llu",
-                        (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
-                        (long long)ev->time_ms, (long long)(e->closed * e->bin_ms),
-                        (unsigned long long)e->st.late);
-        return RV_OK;
-    }
     if (ev->kind == RV_KIND_PROBE && ev->has_value) {
         sigl = signal_name(ev, sig);
         rc = source_id(e, sig, sigl,
@@ -1582,6 +1736,44 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
     }
     if (rc != RV_OK)
         return rc;
+    if (bin < e->closed) {
+        rc = 1;
+        /* inside its source's lateness, and BIN still the newest closed
+         * bin of its slot of the week */
+        if (ev->time_ms >= e->clock_ms - e->late_ms[e->witness[src]] &&
+            bin >= e->closed - (int64_t)e->slots) {
+            u = unit_get(e, ev->country, ev->violation, NULL, 0, bin);
+            if (u == NULL) {
+                e->st.ignored++;
+                return e->full_logged ? RV_OK : RV_ENOMEM;
+            }
+            if ((rc = apply_late(e, u, seq, ev, src, bin)) < 0)
+                return rc;
+            if (rc == 0 && e->p.admin1 && ev->admin1_len > 0) {
+                u = unit_get(e, ev->country, ev->violation, ev->admin1, ev->admin1_len, bin);
+                if (u == NULL) {
+                    e->st.ignored++;
+                    return e->full_logged ? RV_OK : RV_ENOMEM;
+                }
+                int rc2 = apply_late(e, u, seq, ev, src, bin);
+                if (rc2 < 0)
+                    return rc2;
+            }
+            if (rc == 0) {
+                e->st.late_applied++;
+                return RV_OK;
+            }
+        }
+        e->st.late++;
+        if ((e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
+            rv_log_warn("agg",
+                        "late event dropped source=%.*s id=%.*s time_ms=%lld watermark_bin_ms=%lld "
+                        "late_total=%llu",
+                        (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
+                        (long long)ev->time_ms, (long long)(e->closed * e->bin_ms),
+                        (unsigned long long)e->st.late);
+        return RV_OK;
+    }
     u = unit_get(e, ev->country, ev->violation, NULL, 0, bin);
     if (u == NULL) {
         e->st.ignored++;

@@ -69,7 +69,7 @@ struct rv_agg {
     bool oom;
     uint64_t last_cursor_ns, last_cell_ns;
     struct rv_agg_engine_stats last_stats;
-    rv_metric *m_events, *m_alerts, *m_late, *m_cursor, *m_series, *m_errors;
+    rv_metric *m_events, *m_alerts, *m_late, *m_late_applied, *m_cursor, *m_series, *m_errors;
 };
 
 static void on_alert(void *arg, const struct rv_agg_alert *al)
@@ -147,6 +147,7 @@ static void update_metrics(struct rv_agg *a)
     rv_agg_engine_get_stats(a->eng, &s);
     rv_metric_add(a->m_events, s.events - a->last_stats.events);
     rv_metric_add(a->m_late, s.late - a->last_stats.late);
+    rv_metric_add(a->m_late_applied, s.late_applied - a->last_stats.late_applied);
     rv_metric_set(a->m_series, (int64_t)s.series);
     a->last_stats = s;
 }
@@ -355,6 +356,9 @@ int rv_agg_start(void *zctx, struct rv_store *st, struct rv_writer *w, const cJS
     a->m_alerts = rv_metrics_counter(m, "rv_agg_alerts_total", "", "alert state changes written");
     a->m_late = rv_metrics_counter(m, "rv_agg_late_events_total", "",
                                    "events past the allowed lateness, not aggregated");
+    a->m_late_applied = rv_metrics_counter(m, "rv_agg_late_applied_total", "",
+                                           "events behind the watermark, inside their source's "
+                                           "lateness: applied to their closed bin");
     a->m_errors = rv_metrics_counter(m, "rv_agg_commit_errors_total", "",
                                      "failed commits of alerts and cursor (retried)");
     a->m_cursor = rv_metrics_gauge(m, "rv_agg_cursor", "", "last log seq aggregated durably");

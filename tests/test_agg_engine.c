@@ -427,10 +427,12 @@ static void test_determinism(void)
 }
 
 /* A burst whose events arrive late: inside the allowed lateness they count
- * as if on time; beyond it they are dropped and counted. */
-static void late_case(int delay_min, struct rec *r, struct rv_agg_engine_stats *st)
+ * as if on time; beyond it they are dropped and counted, unless their
+ * source has a larger lateness (source_lateness_s; CFG NULL: the default,
+ * gdelt 3600 s). */
+static void late_case(int delay_min, const char *cfg, struct rec *r, struct rv_agg_engine_stats *st)
 {
-    struct rv_agg_engine *e = engine(NULL, r);
+    struct rv_agg_engine *e = engine(cfg, r);
     int64_t burst = T0 + 21 * DAY_MS + 10 * HOUR_MS;
 
     rng_state = 0x5555AAAA5555AAAAULL;
@@ -467,24 +469,95 @@ static void late_case(int delay_min, struct rec *r, struct rv_agg_engine_stats *
 
 static void test_late_events(void)
 {
-    struct rec on_time, inside, beyond;
-    struct rv_agg_engine_stats s0, s1, s2;
+    static const char *const none = "{\"source_lateness_s\":{}}";
+    struct rec on_time, inside, beyond, gdelt;
+    struct rv_agg_engine_stats s0, s1, s2, s3;
 
-    late_case(0, &on_time, &s0);
-    late_case(5, &inside, &s1);  /* 5 min after the bin end: lateness is 10 min */
-    late_case(15, &beyond, &s2); /* 15 min: the bin has closed */
+    late_case(0, none, &on_time, &s0);
+    late_case(5, none, &inside, &s1);  /* 5 min after the bin end: lateness is 10 min */
+    late_case(15, none, &beyond, &s2); /* 15 min: the bin has closed */
+    /* the same 15 min with the default source_lateness_s: gdelt's 20 are
+     * inside its 3600 s and applied to the closed bin, partnerA's are late */
+    late_case(15, NULL, &gdelt, &s3);
     CHECK(s0.late == 0);
     CHECK(s1.late == 0);
     CHECK(s2.late == 40);
+    CHECK(s2.late_applied == 0);
+    CHECK(s3.late == 20);
+    CHECK(s3.late_applied == 20);
     CHECK(on_time.max_level == RV_LVL_WARNING);
     CHECK(inside.max_level == RV_LVL_WARNING);
     CHECK(beyond.max_level < RV_LVL_WARNING);
-    printf("late: on time %s, inside lateness %s, beyond %s (late %llu)\n",
+    CHECK(gdelt.max_level == RV_LVL_WARNING);
+    printf("late: on time %s, inside lateness %s, beyond %s (late %llu), gdelt inside its own "
+           "lateness %s (applied %llu)\n",
            rv_agg_level_name(on_time.max_level), rv_agg_level_name(inside.max_level),
-           rv_agg_level_name(beyond.max_level), (unsigned long long)s2.late);
+           rv_agg_level_name(beyond.max_level), (unsigned long long)s2.late,
+           rv_agg_level_name(gdelt.max_level), (unsigned long long)s3.late_applied);
     free(on_time.bytes);
     free(inside.bytes);
     free(beyond.bytes);
+    free(gdelt.bytes);
+}
+
+/* A fresh source (partner news every 5 min) and a day-stamped one (an
+ * OONI aggregation of day D stamped D 00:00, fetched at D 14:00): with the
+ * default source_lateness_s (ooni: 2 days) every OONI value is applied to
+ * its day's bin, and the jump of the anomaly share on the last days opens
+ * an alert sourced "ooni"; without it (the behaviour before review F7)
+ * every one is dropped as late. Two runs give the same bytes. */
+static void day_stamped_case(const char *cfg, struct rec *r, struct rv_agg_engine_stats *st)
+{
+    struct rv_agg_engine *e = engine(cfg, r);
+    const int days = 28;
+
+    rng_state = 0x0123456789ABCDEFULL;
+    for (int d = 0; d < days; d++) {
+        int64_t day = T0 + d * DAY_MS;
+        for (int64_t t = day; t < day + DAY_MS; t += 300000) {
+            push(e, "partnerA", "IR", RV_V_CENSORSHIP, RV_KIND_NEWS, t, false, 0, NULL);
+            if (t == day + 14 * HOUR_MS) {
+                double v = 0.05 + 0.02 * urand();
+                if (d >= days - 2)
+                    v = 0.9;
+                g_attrs = "{\"time_grain\":\"day\"}";
+                push(e, "ooni-ir", "IR", RV_V_CENSORSHIP, RV_KIND_PROBE, day, true, v, NULL);
+                g_attrs = NULL;
+            }
+        }
+    }
+    rv_agg_engine_get_stats(e, st);
+    rv_agg_engine_free(&e);
+}
+
+static void test_day_stamped_source(void)
+{
+    static const char *const cfg = "{\"warmup_bins\":7}";
+    static const char *const none = "{\"warmup_bins\":7,\"source_lateness_s\":{}}";
+    struct rec a, b, c;
+    struct rv_agg_engine_stats sa, sb, sc;
+
+    day_stamped_case(cfg, &a, &sa);
+    day_stamped_case(cfg, &b, &sb);
+    day_stamped_case(none, &c, &sc);
+    CHECK(sa.late == 0);
+    CHECK(sa.late_applied == 28);
+    CHECK(sc.late == 28);
+    CHECK(sc.late_applied == 0);
+    CHECK(a.bytes != NULL && strstr(a.bytes, "\"country\":\"IR\",\"violation\":\"censorship\"") != NULL);
+    CHECK(a.bytes != NULL && strstr(a.bytes, "\"sources\":[\"ooni-ir\"]") != NULL);
+    CHECK(a.max_level == RV_LVL_WATCH); /* one witness */
+    /* the partner's series alone may open a watch while it warms up:
+     * none of it comes from the OONI values */
+    CHECK(c.bytes == NULL || strstr(c.bytes, "ooni-ir") == NULL);
+    CHECK(a.len == b.len && a.bytes != NULL && b.bytes != NULL && memcmp(a.bytes, b.bytes, a.len) == 0);
+    printf("day-stamped source: applied %llu (late %llu), %d changes, max %s; without "
+           "source_lateness_s: late %llu, %d changes\n",
+           (unsigned long long)sa.late_applied, (unsigned long long)sa.late, a.n,
+           rv_agg_level_name(a.max_level), (unsigned long long)sc.late, c.n);
+    free(a.bytes);
+    free(b.bytes);
+    free(c.bytes);
 }
 
 /* admin1 events feed both the national and the regional series. */
@@ -532,6 +605,22 @@ static void test_params(void)
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_OK);
     CHECK(p.bin_s == 900 && !p.admin1);
     cJSON_Delete(c);
+    CHECK(rv_agg_params_from_json(NULL, &p, &err) == RV_OK);
+    CHECK(p.nsrc_lateness == 3 && strcmp(p.src_lateness[0].prefix, "ooni") == 0 &&
+          p.src_lateness[0].s == 172800);
+    c = cJSON_Parse("{\"source_lateness_s\":{\"ooni\":-1}}");
+    CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
+    CHECK(strcmp(err.msg, "aggregator.source_lateness_s.ooni: must be an integer 0..604800") == 0);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"source_lateness_s\":[1]}");
+    CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
+    CHECK(strcmp(err.msg, "aggregator.source_lateness_s: must be an object") == 0);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"source_lateness_s\":{\"partner-\":86400}}");
+    CHECK(rv_agg_params_from_json(c, &p, &err) == RV_OK);
+    CHECK(p.nsrc_lateness == 1 && strcmp(p.src_lateness[0].prefix, "partner-") == 0 &&
+          p.src_lateness[0].s == 86400);
+    cJSON_Delete(c);
     CHECK(rv_agg_level_from_name("warning") == RV_LVL_WARNING);
     CHECK(rv_agg_level_from_name("bad") == -1);
 }
@@ -549,6 +638,7 @@ int main(void)
     test_corroborated_burst_and_resolve();
     test_determinism();
     test_late_events();
+    test_day_stamped_source();
     test_admin1();
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);

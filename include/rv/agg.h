@@ -18,7 +18,12 @@
  * bin_s. The engine clock is the largest event time seen; the watermark is
  * that clock minus allowed_lateness_s. A bin closes (is evaluated, learnt
  * into the baseline) once its end is at or before the watermark; an event
- * for a closed bin is too late: counted (stats.late) and logged, not used.
+ * for a closed bin is late. When its source has a larger lateness
+ * (source_lateness_s: day-stamped feeds) and the event is inside it, it is
+ * applied to its closed bin (stats.late_applied): counted into what that
+ * bin learnt, scored, and the alert re-evaluated, raise-only (lowering
+ * waits for closed bins), in log order, so live and replay agree. Other
+ * late events are too late: counted (stats.late) and logged, not used.
  * Counted bursts may open or escalate an alert before their bin closes
  * (a partial count that is already surprising only grows); lowering a
  * level waits for closed bins.
@@ -27,6 +32,11 @@
  * ranges (see docs/aggregator.md for what they do):
  *   bin_s                 3600   bin width, s; must divide 86400 (300..86400)
  *   allowed_lateness_s    600    watermark lag behind the newest event time (0..604800)
+ *   source_lateness_s     {"ooni":172800,"acled":604800,"gdelt":3600}
+ *                                per-source lateness by source name prefix, seconds
+ *                                (0..604800, at most 16; replaces the default table):
+ *                                an event behind the watermark but inside its
+ *                                source's lateness is applied to its closed bin
  *   baseline_weeks        4      same-hour-of-week history kept, weeks (1..12)
  *   baseline_min_weeks    2      weeks needed before the seasonal median is used;
  *                                before that an EWMA of the same slot of the day
@@ -79,9 +89,20 @@ struct rv_metrics;
 
 /* ---------------------------------------------------------------- params */
 
+#define RV_AGG_SRC_LATENESS_MAX 16
+
+/* A per-source lateness: sources whose name starts with PREFIX. */
+struct rv_agg_src_lateness {
+    char prefix[RV_SOURCE_MAX + 1];
+    int64_t s;
+};
+
 struct rv_agg_params {
     int64_t bin_s;
     int64_t lateness_s;
+    /* longest matching prefix wins; sources matching none: lateness_s */
+    struct rv_agg_src_lateness src_lateness[RV_AGG_SRC_LATENESS_MAX];
+    int nsrc_lateness;
     int64_t weeks;
     int64_t min_weeks;
     double ewma_alpha;
@@ -153,7 +174,9 @@ struct rv_agg_sink {
 
 struct rv_agg_engine_stats {
     uint64_t events;     /* pushed */
-    uint64_t late;       /* too late: their bin was closed */
+    uint64_t late;       /* too late: their bin was closed (and past their source's lateness) */
+    uint64_t late_applied; /* late for the watermark, inside their source's lateness:
+                            * applied to their closed bin */
     uint64_t ignored;    /* past max_series */
     uint64_t series;     /* series kept */
     uint64_t bins_closed; /* bin closings (all series) */
