@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed_sink.h"
+
 #include <cjson/cJSON.h>
 
 static int failures;
@@ -38,74 +40,9 @@ static int failures;
         }                                                                                          \
     } while (0)
 
-/* ------------------------------------------------------------ the sink */
-
-struct reject {
-    size_t record;
-    char msg[RV_ERRBUF_SIZE];
-};
-
-struct collect {
-    struct rv_event *evs;
-    size_t n, cap;
-    struct reject *rej;
-    size_t nrej, caprej;
-    size_t stop_after; /* emit returns stop_rc after this many events; 0 never */
-    int stop_rc;
-};
-
-static int on_emit(void *arg, struct rv_event *ev)
-{
-    struct collect *c = arg;
-
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct rv_event *p = realloc(c->evs, cap * sizeof *p);
-
-        if (!p) {
-            rv_event_release(ev);
-            return 1;
-        }
-        c->evs = p;
-        c->cap = cap;
-    }
-    c->evs[c->n++] = *ev; /* takes the owned strings */
-    return c->stop_after && c->n >= c->stop_after ? c->stop_rc : 0;
-}
-
-static void on_reject(void *arg, size_t record, const char *msg)
-{
-    struct collect *c = arg;
-
-    if (c->nrej == c->caprej) {
-        size_t cap = c->caprej ? c->caprej * 2 : 16;
-        struct reject *p = realloc(c->rej, cap * sizeof *p);
-
-        if (!p)
-            return;
-        c->rej = p;
-        c->caprej = cap;
-    }
-    c->rej[c->nrej].record = record;
-    snprintf(c->rej[c->nrej].msg, sizeof c->rej[c->nrej].msg, "%s", msg);
-    c->nrej++;
-}
-
-static void collect_free(struct collect *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        rv_event_release(&c->evs[i]);
-    free(c->evs);
-    free(c->rej);
-    memset(c, 0, sizeof *c);
-}
-
 static int parse(const char *buf, size_t len, struct collect *c, struct rv_errbuf *err)
 {
-    struct rv_feed_sink sink = {"ooni-test", on_emit, on_reject, c};
-
-    rv_err_clear(err);
-    return rv_feed_parse_ooni(buf, len, &sink, err);
+    return collect_parse(rv_feed_parse_ooni, "ooni-test", buf, len, c, err);
 }
 
 static int parse_str(const char *s, struct collect *c, struct rv_errbuf *err)
@@ -113,44 +50,11 @@ static int parse_str(const char *s, struct collect *c, struct rv_errbuf *err)
     return parse(s, strlen(s), c, err);
 }
 
-static const struct rv_event *find(const struct collect *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->evs[i].id, id) == 0)
-            return &c->evs[i];
-    return NULL;
-}
-
 static char *read_data(const char *name, size_t *len)
 {
-    const char *dir = getenv("RV_TEST_DATA");
-    char path[1024];
-    FILE *f;
-    char *buf = NULL;
-    long n;
-
-    snprintf(path, sizeof path, "%s/ooni/%s", dir ? dir : "tests/data", name);
-    f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        if (buf) {
-            buf[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
+    return read_data_file("ooni", name, len);
 }
 
-/* Occurrences of NEEDLE in HAY: the independent count. */
 static size_t count_text(const char *hay, const char *needle)
 {
     size_t n = 0;
