@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 
 "$BUILD/bench_store"
 bash bench/ingest.sh "$BUILD"
+"$BUILD/bench_aggregator"
 /usr/bin/python3 bench/fanout.py --build "$BUILD"
