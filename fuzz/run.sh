@@ -2,7 +2,8 @@
 # fuzz/run.sh OUTDIR SECONDS: runs every fuzz target for SECONDS each,
 # seeded with the shipped samples (tests/data), in a scratch corpus dir.
 # Exits non-zero at the first crash, leak or abort (libFuzzer writes the
-# input to OUTDIR/crash-*).
+# input to OUTDIR/crash-*). FUZZ_SEED=N makes a run repeatable (make test
+# uses a fixed seed so that CI is deterministic; make fuzz a random one).
 set -eu
 out=${1:-build/fuzz}
 secs=${2:-10}
@@ -22,7 +23,8 @@ for t in fuzz_event fuzz_feed_ndjson fuzz_feed_ooni fuzz_feed_ioda fuzz_feed_gde
     corpus=$(mktemp -d)
     for f in $(seed "$t"); do cp "$f" "$corpus/"; done
     echo "fuzz: $t for ${secs}s"
-    "$out/$t" -max_total_time="$secs" -max_len=262144 -rss_limit_mb=2048 -timeout=10 \
+    # shellcheck disable=SC2086
+    "$out/$t" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -max_total_time="$secs" -max_len=262144 -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$out/" -print_final_stats=0 "$corpus" 2>"$out/$t.log" || {
         tail -40 "$out/$t.log" >&2
         rm -rf "$corpus"

@@ -8,4 +8,4 @@ set -euo pipefail
 src=${RV_SOURCE_DIR:?}
 out=${RV_BUILD_DIR:?}/fuzz
 sh "$src/fuzz/build.sh" "$out"
-sh "$src/fuzz/run.sh" "$out" "${RV_FUZZ_SECONDS:-5}"
+FUZZ_SEED=${FUZZ_SEED:-1} sh "$src/fuzz/run.sh" "$out" "${RV_FUZZ_SECONDS:-5}"
