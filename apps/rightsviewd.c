@@ -196,7 +196,11 @@ int main(int argc, char **argv)
     {
         const cJSON *sec = rv_config_section(&cfg, "store");
         int64_t v;
+        static const char *const keys[] = {"map_size_mib", "rollup_flush_ms", "retention_days",
+                                           NULL};
         rv_store_opts_default(&so);
+        if (rv_cfg_check_keys(sec, "store", keys, &err))
+            goto cfg_err;
         if (rv_cfg_int(sec, "store", "map_size_mib", 256, 1, 1 << 20, &v, &err))
             goto cfg_err;
         so.map_size = (size_t)v << 20;
@@ -214,7 +218,10 @@ int main(int argc, char **argv)
     {
         const cJSON *sec = rv_config_section(&cfg, "writer");
         int64_t v;
+        static const char *const keys[] = {"max_events", "queue_events", NULL};
         rv_writer_opts_default(&wo);
+        if (rv_cfg_check_keys(sec, "writer", keys, &err))
+            goto cfg_err;
         if (rv_cfg_int(sec, "writer", "max_events", 50000, 1, 1000000, &v, &err))
             goto cfg_err;
         wo.max_events = (size_t)v;
@@ -267,7 +274,10 @@ int main(int argc, char **argv)
     go.server_key_file = cfg.server_key;
     {
         const cJSON *sec = rv_config_section(&cfg, "ingest");
+        static const char *const keys[] = {"endpoint", "max_msg_mib", "max_batch_events", NULL};
         int64_t v;
+        if (rv_cfg_check_keys(sec, "ingest", keys, &err))
+            goto cfg_err;
         if (rv_cfg_int(sec, "ingest", "max_msg_mib", 16, 1, 1024, &v, &err))
             goto cfg_err;
         go.max_msg_bytes = (size_t)v << 20;

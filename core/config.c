@@ -228,3 +228,25 @@ int rv_cfg_string(const cJSON *obj, const char *section, const char *key, const 
     memcpy(out, v, strlen(v) + 1);
     return RV_OK;
 }
+
+int rv_cfg_check_keys(const cJSON *obj, const char *section, const char *const *allowed,
+                      struct rv_errbuf *err)
+{
+    for (const cJSON *it = obj ? obj->child : NULL; it; it = it->next) {
+        bool ok = false;
+        char known[160] = "";
+        size_t n = 0;
+        for (int i = 0; allowed[i]; i++) {
+            if (strcmp(it->string, allowed[i]) == 0)
+                ok = true;
+            n += (size_t)snprintf(known + n, n < sizeof(known) ? sizeof(known) - n : 0, "%s%s",
+                                  i ? ", " : "", allowed[i]);
+            if (n >= sizeof(known))
+                n = sizeof(known) - 1;
+        }
+        if (!ok)
+            return rv_err_set(err, RV_EINVAL, "%s.%.40s: unknown key (known: %s)", section,
+                              it->string, known);
+    }
+    return RV_OK;
+}

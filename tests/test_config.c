@@ -113,6 +113,19 @@ static void test_config(void)
     }
 }
 
+static void test_check_keys(void)
+{
+    static const char *const keys[] = {"max_events", "queue_events", NULL};
+    struct rv_errbuf err;
+    cJSON *ok = cJSON_Parse("{\"max_events\":5}"), *bad = cJSON_Parse("{\"max_event\":5}");
+    CHECK_OK(rv_cfg_check_keys(ok, "writer", keys, &err), &err);
+    CHECK_OK(rv_cfg_check_keys(NULL, "writer", keys, &err), &err);
+    CHECK(rv_cfg_check_keys(bad, "writer", keys, &err) == RV_EINVAL);
+    CHECK_STR(err.msg, "writer.max_event: unknown key (known: max_events, queue_events)");
+    cJSON_Delete(ok);
+    cJSON_Delete(bad);
+}
+
 static void test_metrics(void)
 {
     struct rv_metrics *m;
@@ -161,6 +174,7 @@ static void test_err_log(void)
 int main(void)
 {
     test_config();
+    test_check_keys();
     test_metrics();
     test_err_log();
     CHECK_DONE();

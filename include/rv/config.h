@@ -53,4 +53,9 @@ int rv_cfg_bool(const cJSON *obj, const char *section, const char *key, bool def
 int rv_cfg_string(const cJSON *obj, const char *section, const char *key, const char *def,
                   char *out, size_t cap, struct rv_errbuf *err);
 
+/* Refuses a key of OBJ (may be NULL) that is not in ALLOWED (NULL-ended):
+ * "store.map_size: unknown key (known: map_size_mib, ...)". */
+int rv_cfg_check_keys(const cJSON *obj, const char *section, const char *const *allowed,
+                      struct rv_errbuf *err);
+
 #endif
