@@ -101,53 +101,6 @@ static void build(struct ds *d, int64_t t0, int64_t t1, int64_t burst, int64_t d
     }
 }
 
-/* --------------------------------------------------------------- helpers */
-
-static int submit(struct rv_writer *w, const struct rv_event *evs, size_t n)
-{
-    struct rv_put_result *res = calloc(n ? n : 1, sizeof *res);
-    size_t off = 0;
-    int rc = RV_OK;
-
-    while (off < n && rc == RV_OK) {
-        struct rv_write_req req;
-        size_t k = n - off < 500 ? n - off : 500;
-        memset(&req, 0, sizeof req);
-        req.evs = evs + off;
-        req.n = k;
-        req.res = res;
-        rc = rv_writer_submit_wait(w, &req, 10000);
-        off += k;
-    }
-    free(res);
-    return rc;
-}
-
-struct buf {
-    char *p;
-    size_t len;
-    size_t n;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t len)
-{
-    b->p = realloc(b->p, b->len + len + 2);
-    if (b->p == NULL)
-        abort();
-    memcpy(b->p + b->len, s, len);
-    b->len += len;
-    b->p[b->len++] = '\n';
-    b->p[b->len] = '\0';
-    b->n++;
-}
-
-static int on_stored(void *arg, uint64_t seq, const char *json, size_t len)
-{
-    (void)seq;
-    buf_add(arg, json, len);
-    return 0;
-}
-
 static void on_replayed(void *arg, const struct rv_agg_alert *a)
 {
     buf_add(arg, a->json, a->len);
