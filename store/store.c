@@ -9,6 +9,7 @@
  * once a checkpoint together with the log seq they cover, and rebuilds
  * them from `log` after a crash. Correctness: the in-memory bins are
  * exactly "checkpointed value + deltas of log records past rollup_seq".
+ * The dedup keys follow the same rule with dedup_seq (store/dedup.h).
  */
 #include <assert.h>
 #include <errno.h>
@@ -29,6 +30,8 @@
 #include "rv/store.h"
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
+
+#include "dedup.h"
 
 #define MB (1024UL * 1024UL)
 #define SERIES_KEY_LEN 12
@@ -67,6 +70,9 @@ struct rv_store {
     struct mbin **bins; /* hash table of bins touched since the checkpoint */
     size_t nbuckets, nbins, ndirty;
     uint64_t rollup_seq;      /* log seq covered by the checkpoint in `series` */
+    struct rv_dedup dd;       /* (source, id) -> seq committed since the dedup checkpoint */
+    uint64_t dedup_seq;       /* log seq covered by the keys in `events` */
+    bool manual_ckpt;         /* put_batch leaves checkpoints to the caller */
     uint64_t last_flush_ns;
     struct src_ent *srcs;     /* source name -> id cache */
     uint16_t next_src;        /* next source id to assign */
@@ -508,6 +514,7 @@ void rv_store_opts_default(struct rv_store_opts *o)
     o->map_size_max = (size_t)1 << 40;
     o->rollup_flush_ms = 1000;
     o->rollup_flush_bins = 65536;
+    o->dedup_flush_keys = 524288;
 }
 
 static int meta_get_u64(MDB_txn *txn, MDB_dbi db, const char *name, uint64_t *out)
@@ -564,7 +571,8 @@ static int open_dbs(struct rv_store *st, MDB_txn *txn, unsigned flags)
     return 0;
 }
 
-static int rebuild_rollups(struct rv_store *st, struct rv_errbuf *err);
+static int rebuild_from_log(struct rv_store *st, struct rv_errbuf *err);
+static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err);
 
 int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_store **out,
                   struct rv_errbuf *err)
@@ -590,6 +598,8 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
         st->opts.map_size_max = (size_t)1 << 40;
     if (!st->opts.rollup_flush_bins)
         st->opts.rollup_flush_bins = 65536;
+    if (!st->opts.dedup_flush_keys)
+        st->opts.dedup_flush_keys = 524288;
     snprintf(st->dir, sizeof(st->dir), "%s", dir);
 
     if (stat(dir, &sb) != 0) {
@@ -681,7 +691,8 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
             st->epoch = (uint64_t)rv_now_ms() ^ (uint64_t)rv_mono_ns();
         st->epoch &= (1ULL << 53) - 1; /* exact in JSON numbers */
         if ((mrc = meta_put_u64(txn, st->db_meta, "schema", RV_STORE_SCHEMA)) ||
-            (mrc = meta_put_u64(txn, st->db_meta, "epoch", st->epoch))) {
+            (mrc = meta_put_u64(txn, st->db_meta, "epoch", st->epoch)) ||
+            (mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", 0))) {
             rc = map_err(mrc, err, "write meta");
             goto fail;
         }
@@ -717,6 +728,10 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
     atomic_store(&st->last_alert_seq, v);
     if (meta_get_u64(txn, st->db_meta, "rollup_seq", &st->rollup_seq) != 0)
         st->rollup_seq = 0;
+    /* a new store has dedup_seq 0; one written before the dedup checkpoint
+     * existed has none, and every key in `events` */
+    if (meta_get_u64(txn, st->db_meta, "dedup_seq", &st->dedup_seq) != 0)
+        st->dedup_seq = atomic_load(&st->last_seq);
     if ((mrc = src_load_next(st, txn))) {
         rc = map_err(mrc, err, "read sources");
         goto fail;
@@ -729,7 +744,7 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
     }
     txn = NULL;
     st->last_flush_ns = rv_mono_ns();
-    if (!st->opts.read_only && !st->opts.meta_only && (rc = rebuild_rollups(st, err)))
+    if (!st->opts.read_only && !st->opts.meta_only && (rc = rebuild_from_log(st, err)))
         goto fail;
     *out = st;
     return RV_OK;
@@ -750,14 +765,15 @@ void rv_store_close(struct rv_store **stp)
     struct rv_store *st = stp ? *stp : NULL;
     if (!st)
         return;
-    if (!st->opts.read_only && !st->opts.meta_only && st->ndirty) {
+    if (!st->opts.read_only && !st->opts.meta_only && (st->ndirty || st->dd.n)) {
         struct rv_errbuf err;
-        if (rv_store_flush(st, &err))
+        if (flush_ex(st, true, &err))
             rv_log_warn("store", "final checkpoint failed reason=\"%s\" (rebuilt at next open)",
                         err.msg);
     }
     bins_clear(st);
     free(st->bins);
+    rv_dedup_free(&st->dd);
     src_reset(st);
     free(st->enc);
     mdb_env_close(st->env);
@@ -801,6 +817,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     int mrc = 0, rc;
     bool src_added = false;
     uint16_t next_src_save = st->next_src;
+    size_t dd_mark = st->dd.len;
 
     if ((rc = wr_begin(st, &txn, err)))
         return rc;
@@ -814,16 +831,27 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
 
         memcpy(kbuf, ev->source, sl + 1);
         memcpy(kbuf + sl + 1, ev->id, il);
-        be64(sb, seq + 1);
-        mrc = mdb_put(txn, st->db_events, &k, &v, MDB_NOOVERWRITE);
-        if (mrc == MDB_KEYEXIST) {
+        /* dedup: the keys since the checkpoint (this txn's too) in memory,
+         * the older ones in `events` */
+        uint64_t dseq;
+        if (rv_dedup_find(&st->dd, kbuf, k.mv_size, &dseq)) {
+            res[i].outcome = RV_OUT_DUPLICATE;
+            res[i].seq = dseq;
+            ndup++;
+            continue;
+        }
+        mrc = mdb_get(txn, st->db_events, &k, &v);
+        if (mrc == 0) {
             res[i].outcome = RV_OUT_DUPLICATE;
             res[i].seq = v.mv_size == 8 ? get_be64(v.mv_data) : 0;
             ndup++;
             continue;
         }
-        if (mrc)
+        if (mrc != MDB_NOTFOUND)
             goto mdb_fail;
+        mrc = 0;
+        if ((rc = rv_dedup_add(&st->dd, kbuf, k.mv_size, seq + 1)))
+            goto fail_rc;
         seq++;
         {
             size_t need = LOG_HDR + rv_event_encoded_size(ev);
@@ -919,6 +947,7 @@ fail_rc:
         rv_err_set(err, rc, "store: event too big to encode");
     if (txn)
         mdb_txn_abort(txn);
+    rv_dedup_truncate(&st->dd, dd_mark);
     if (src_added) {
         src_reset(st); /* drop uncommitted ids; reloaded from meta on demand */
         st->next_src = next_src_save;
@@ -958,9 +987,7 @@ int rv_store_put_batch(struct rv_store *st, const struct rv_event *evs, size_t n
             assert(r == RV_OK);
             (void)r;
         }
-        if (st->ndirty >= st->opts.rollup_flush_bins ||
-            (st->opts.rollup_flush_ms &&
-             rv_mono_ns() - st->last_flush_ns >= (uint64_t)st->opts.rollup_flush_ms * 1000000u)) {
+        if (!st->manual_ckpt && rv_store_checkpoint_due(st)) {
             struct rv_errbuf ferr;
             if (rv_store_flush(st, &ferr))
                 rv_log_warn("store", "rollup checkpoint failed reason=\"%s\"", ferr.msg);
@@ -976,13 +1003,14 @@ static int mbin_cmp(const void *a, const void *b)
                   SERIES_KEY_LEN);
 }
 
-static int do_flush(struct rv_store *st, struct rv_errbuf *err)
+static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
 {
     MDB_txn *txn;
     MDB_cursor *c = NULL;
     int mrc, rc;
     uint64_t seq = atomic_load(&st->last_seq);
     struct mbin **dirty = NULL;
+    uint32_t *keys = NULL;
     size_t nd = 0;
 
     /* Write the bins in key order: each leaf page is then visited once, in
@@ -994,8 +1022,16 @@ static int do_flush(struct rv_store *st, struct rv_errbuf *err)
             if (b->dirty && nd < st->ndirty)
                 dirty[nd++] = b;
     qsort(dirty, nd, sizeof(*dirty), mbin_cmp);
+    if (dedup && st->dd.n) {
+        if (!(keys = malloc(st->dd.n * sizeof(*keys)))) {
+            free(dirty);
+            return rv_err_set(err, RV_ENOMEM, "store: out of memory");
+        }
+        rv_dedup_sorted(&st->dd, keys);
+    }
     if ((rc = wr_begin(st, &txn, err))) {
         free(dirty);
+        free(keys);
         return rc;
     }
     if ((mrc = mdb_cursor_open(txn, st->db_series, &c)))
@@ -1011,13 +1047,40 @@ static int do_flush(struct rv_store *st, struct rv_errbuf *err)
     c = NULL;
     if ((mrc = meta_put_u64(txn, st->db_meta, "rollup_seq", seq)))
         goto fail;
+    if (dedup) {
+        /* in key order through one cursor: each leaf page written once */
+        if (keys) {
+            if ((mrc = mdb_cursor_open(txn, st->db_events, &c)))
+                goto fail;
+            for (size_t i = 0; i < st->dd.n; i++) {
+                unsigned char sb[8];
+                uint64_t s;
+                size_t kl;
+                const unsigned char *kp = rv_dedup_rec(&st->dd, keys[i], &kl, &s);
+                MDB_val k = {kl, (void *)kp}, v = {8, sb};
+                be64(sb, s);
+                if ((mrc = mdb_cursor_put(c, &k, &v, 0)))
+                    goto fail;
+            }
+            mdb_cursor_close(c);
+            c = NULL;
+        }
+        if ((mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", seq)))
+            goto fail;
+    }
     free(dirty);
+    free(keys);
     if ((mrc = mdb_txn_commit(txn)))
         return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : commit_err(st, mrc, err);
     st->rollup_seq = seq;
+    if (dedup) {
+        st->dedup_seq = seq;
+        rv_dedup_clear(&st->dd);
+    }
     return RV_OK;
 fail:
     free(dirty);
+    free(keys);
     if (c)
         mdb_cursor_close(c);
     mdb_txn_abort(txn);
@@ -1026,16 +1089,41 @@ fail:
 
 int rv_store_flush(struct rv_store *st, struct rv_errbuf *err)
 {
+    return flush_ex(st, false, err);
+}
+
+bool rv_store_checkpoint_due(struct rv_store *st)
+{
+    if (st->opts.read_only || st->opts.meta_only)
+        return false;
+    return st->ndirty >= st->opts.rollup_flush_bins || st->dd.n >= st->opts.dedup_flush_keys ||
+           (st->opts.rollup_flush_ms &&
+            rv_mono_ns() - st->last_flush_ns >= (uint64_t)st->opts.rollup_flush_ms * 1000000u);
+}
+
+void rv_store_manual_checkpoints(struct rv_store *st, bool manual)
+{
+    st->manual_ckpt = manual;
+}
+
+/* Rollups always; the dedup keys when FORCE_DEDUP or when enough have
+ * gathered (each checkpoint of them rewrites the leaf pages they fall in,
+ * so they are written in big sorted runs, not every second). */
+static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err)
+{
     int rc;
+    bool dedup;
 
     rv_err_clear(err);
     if (st->opts.read_only || st->opts.meta_only)
         return RV_OK;
     st->last_flush_ns = rv_mono_ns();
-    if (st->ndirty == 0 && st->rollup_seq == atomic_load(&st->last_seq))
+    dedup = st->dd.n >= st->opts.dedup_flush_keys ||
+            (force_dedup && st->dedup_seq != atomic_load(&st->last_seq));
+    if (!dedup && st->ndirty == 0 && st->rollup_seq == atomic_load(&st->last_seq))
         return RV_OK;
     for (;;) {
-        rc = do_flush(st, err);
+        rc = do_flush(st, dedup, err);
         if (rc != MDB_MAP_FULL)
             break;
         if ((rc = grow_map(st, err)))
@@ -1060,17 +1148,18 @@ int rv_store_flush(struct rv_store *st, struct rv_errbuf *err)
     return rc;
 }
 
-/* Bins from log records past the checkpoint. */
-static int rebuild_rollups(struct rv_store *st, struct rv_errbuf *err)
+/* Bins and dedup keys from the log records past their checkpoints. */
+static int rebuild_from_log(struct rv_store *st, struct rv_errbuf *err)
 {
     MDB_txn *txn;
     MDB_cursor *c;
     unsigned char kb[8];
     MDB_val k = {8, kb}, v;
-    size_t n = 0;
+    size_t n = 0, nd = 0;
     int mrc, rc = RV_OK;
+    uint64_t from = st->rollup_seq < st->dedup_seq ? st->rollup_seq : st->dedup_seq;
 
-    if (st->rollup_seq >= atomic_load(&st->last_seq))
+    if (from >= atomic_load(&st->last_seq))
         return RV_OK;
     if ((rc = rd_begin(st, &txn, err)))
         return rc;
@@ -1078,12 +1167,13 @@ static int rebuild_rollups(struct rv_store *st, struct rv_errbuf *err)
         rd_end(st, txn);
         return map_err(mrc, err, "rebuild");
     }
-    be64(kb, st->rollup_seq + 1);
+    be64(kb, from + 1);
     for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         struct rv_event ev;
         uint16_t sid = 0;
         bool added = false;
+        uint64_t seq = get_be64(k.mv_data);
         if (v.mv_size < LOG_HDR || rv_event_decode((char *)v.mv_data + LOG_HDR,
                                                    v.mv_size - LOG_HDR, &ev)) {
             rc = rv_err_set(err, RV_ECORRUPT, "store: log record %llu is corrupt",
@@ -1096,20 +1186,31 @@ static int rebuild_rollups(struct rv_store *st, struct rv_errbuf *err)
             rc = rv_err_set(err, RV_ECORRUPT, "store: source '%s' has no id", ev.source);
             break;
         }
-        rc = rollup_add(st, txn, &ev, sid);
+        rc = RV_OK;
+        if (seq > st->rollup_seq) {
+            rc = rollup_add(st, txn, &ev, sid);
+            n++;
+        }
+        if (rc == RV_OK && seq > st->dedup_seq) {
+            char key[RV_SOURCE_MAX + 1 + RV_ID_MAX + 1];
+            size_t sl = strlen(ev.source), il = strlen(ev.id);
+            memcpy(key, ev.source, sl + 1);
+            memcpy(key + sl + 1, ev.id, il);
+            rc = rv_dedup_add(&st->dd, key, sl + 1 + il, seq);
+            nd++;
+        }
         rv_event_release(&ev);
         if (rc) {
             rv_err_set(err, rc, "store: rebuild: %s", rv_strerror(rc));
             break;
         }
-        n++;
     }
     mdb_cursor_close(c);
     rd_end(st, txn);
     if (rc)
         return rc;
-    rv_log_info("store", "rollups rebuilt from log events=%zu from_seq=%llu", n,
-                (unsigned long long)st->rollup_seq + 1);
+    rv_log_info("store", "rebuilt from log rollup_events=%zu dedup_keys=%zu from_seq=%llu", n,
+                nd, (unsigned long long)from + 1);
     return rv_store_flush(st, err);
 }
 
@@ -1126,7 +1227,8 @@ int rv_store_retention(struct rv_store *st, int64_t horizon_ms, int64_t now_ms, 
 
     if (deleted)
         *deleted = 0;
-    if ((rc = rv_store_flush(st, err)))
+    /* both checkpoints cover what is deleted: it cannot be rebuilt after */
+    if ((rc = flush_ex(st, true, err)))
         return rc;
     if ((rc = wr_begin(st, &txn, err)))
         return rc;
@@ -1136,7 +1238,7 @@ int rv_store_retention(struct rv_store *st, int64_t horizon_ms, int64_t now_ms, 
          mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         int64_t ing;
         uint64_t seq = get_be64(k.mv_data);
-        if (v.mv_size < LOG_HDR || seq > st->rollup_seq)
+        if (v.mv_size < LOG_HDR || seq > st->rollup_seq || seq > st->dedup_seq)
             break;
         memcpy(&ing, v.mv_data, 8);
         if (ing >= cutoff)
@@ -1172,7 +1274,7 @@ int rv_store_meta_put(struct rv_store *st, const char *name, const void *val, si
         return rv_err_set(err, RV_EPERM, "store: opened read-only");
     if (!name || !*name || strlen(name) > 200 || strcmp(name, "schema") == 0 ||
         strcmp(name, "epoch") == 0 || strcmp(name, "rollup_seq") == 0 ||
-        strcmp(name, "seq_floor") == 0 || strncmp(name, "src:", 4) == 0)
+        strcmp(name, "dedup_seq") == 0 || strcmp(name, "seq_floor") == 0 || strncmp(name, "src:", 4) == 0)
         return rv_err_set(err, RV_EINVAL, "meta: '%.40s' is reserved or invalid", name ? name : "");
     for (;;) {
         if ((rc = wr_begin(st, &txn, err)))

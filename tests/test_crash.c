@@ -49,8 +49,15 @@ static void *child_thread(void *arg)
         size_t n = 1 + (size_t)(rand_r(&seed) % 200);
         char line[64];
         for (size_t i = 0; i < n; i++) {
-            /* one in five re-sends an event of the previous round */
-            uint64_t kk = (rand_r(&seed) % 5 == 0 && c->base >= PER_ROUND) ? k - PER_ROUND : k;
+            /* one in five re-sends an event of the previous round (its key is
+             * in `events`), one in ten one of the last 2000 of this round
+             * (in memory, or written by a dedup checkpoint meanwhile) */
+            uint64_t start = c->base + (uint64_t)c->tid * (PER_ROUND / 2), kk = k;
+            unsigned dice = (unsigned)rand_r(&seed) % 10;
+            if (dice < 2 && c->base >= PER_ROUND)
+                kk = k - PER_ROUND;
+            else if (dice == 2 && k > start + 2000)
+                kk = k - 1 - (uint64_t)(rand_r(&seed) % 2000);
             make_event(&evs[i], kk, UINT64_MAX, T0);
             k++;
         }
@@ -84,6 +91,7 @@ static int child_main(const char *dir, uint64_t base, int fd)
     rv_store_opts_default(&o);
     o.rollup_flush_bins = 500 + base / PER_ROUND * 300; /* checkpoints at varied moments */
     o.rollup_flush_ms = 20;
+    o.dedup_flush_keys = 700 + base / PER_ROUND * 450; /* dedup checkpoints mid-flight too */
     if (rv_store_open(dir, &o, &st, &err) != RV_OK) {
         fprintf(stderr, "child: %s\n", err.msg);
         return 2;

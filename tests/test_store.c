@@ -152,6 +152,7 @@ static void test_rollups_dedup(void)
     rv_store_opts_default(&o);
     o.no_sync = true;
     o.rollup_flush_bins = 3000; /* several checkpoints during the run */
+    o.dedup_flush_keys = 4000;  /* and of the dedup keys: some in memory, some in `events` */
     CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
     for (size_t k = 0; k < N; k += B) {
         size_t n = k + B > N ? N - k : B;
@@ -199,10 +200,40 @@ static void test_rollups_dedup(void)
     check_rollups(st);
     rv_store_close(&st);
 
+    /* a store written before the dedup checkpoint existed (no "dedup_seq"
+     * in meta, every key in `events`): still deduplicates, and new keys
+     * past it survive a reopen */
+    {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_val k = {9, "dedup_seq"};
+        CHECK(mdb_env_create(&env) == 0);
+        mdb_env_set_maxdbs(env, 8);
+        CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
+        CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+        CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+        CHECK(mdb_del(txn, dbi, &k, NULL) == 0);
+        CHECK(mdb_txn_commit(txn) == 0);
+        mdb_env_close(env);
+    }
+    CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
+    make_event(&evs[0], 7, MOD, T0);
+    make_event(&evs[1], 888888, 1000000, T0);
+    CHECK_OK(rv_store_put_batch(st, evs, 2, NULL, 0, NULL, 0, res, &err), &err);
+    CHECK(res[0].outcome == RV_OUT_DUPLICATE && res[0].seq == 8);
+    CHECK(res[1].outcome == RV_OUT_ACCEPTED && res[1].seq == MOD + 2);
+    rv_store_close(&st);
+    CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
+    CHECK_OK(rv_store_put_batch(st, evs, 2, NULL, 0, NULL, 0, res, &err), &err);
+    CHECK(res[0].outcome == RV_OUT_DUPLICATE && res[0].seq == 8);
+    CHECK(res[1].outcome == RV_OUT_DUPLICATE && res[1].seq == MOD + 2);
+    rv_store_close(&st);
+
     /* read-only open sees the same */
     o.read_only = true;
     CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
-    CHECK(rv_store_last_seq(st) == MOD + 1);
+    CHECK(rv_store_last_seq(st) == MOD + 2);
     check_rollups(st);
     CHECK(rv_store_put_batch(st, evs, 1, NULL, 0, NULL, 0, res, &err) == RV_EPERM);
     rv_store_close(&st);
@@ -238,6 +269,13 @@ static void test_map_growth_and_version(void)
     rv_store_get_stats(st, &s);
     CHECK(s.map_resizes >= 2);
     CHECK(rv_store_last_seq(st) == 10000);
+    /* the batches that hit MAP_FULL were retried whole: each key once, with
+     * the seq of the retry that committed */
+    for (int i = 0; i < 500; i++)
+        make_event(&evs[i], (uint64_t)(19 * 500 + i), 1u << 30, T0);
+    CHECK_OK(rv_store_put_batch(st, evs, 500, NULL, 0, NULL, 0, res, &err), &err);
+    for (int i = 0; i < 500; i++)
+        CHECK(res[i].outcome == RV_OUT_DUPLICATE && res[i].seq == (uint64_t)(9500 + i + 1));
     CHECK(check_rollups(st) > 0);
     rv_store_close(&st);
 
@@ -246,13 +284,17 @@ static void test_map_growth_and_version(void)
     CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
     {
         uint64_t before = rv_store_last_seq(st);
-        int rc = RV_OK;
+        int rc = RV_OK, retry_rc = RV_OK;
         for (int k = 0; k < 200 && rc == RV_OK; k++) {
             for (int i = 0; i < 500; i++) {
                 make_event(&evs[i], (uint64_t)(100000 + k * 500 + i), 1u << 30, T0);
                 evs[i].title = strdup("a title long enough to fill pages quickly ........................");
             }
             rc = rv_store_put_batch(st, evs, 500, NULL, 0, NULL, 0, res, &err);
+            /* the failed batch left no dedup key behind: a retry is not
+             * taken for a batch of duplicates (that would lose it) */
+            if (rc == RV_EFULL)
+                retry_rc = rv_store_put_batch(st, evs, 500, NULL, 0, NULL, 0, res, &err);
             for (int i = 0; i < 500; i++)
                 rv_event_release(&evs[i]);
             if (rc == RV_OK)
@@ -261,6 +303,7 @@ static void test_map_growth_and_version(void)
         CHECK(rc == RV_EFULL);
         CHECK(strstr(err.msg, "map full at its maximum size") != NULL);
         CHECK(rv_store_last_seq(st) == before);
+        CHECK(retry_rc == RV_EFULL);
     }
     rv_store_close(&st);
     /* after the "disk" grows again, writing resumes and nothing is corrupt */

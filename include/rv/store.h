@@ -15,6 +15,11 @@
  * opts.rollup_flush_ms or when opts.rollup_flush_bins bins are dirty; on
  * open, bins are rebuilt from `log` past the checkpoint. So a crash loses
  * nothing and readers see rollups at most one flush interval old.
+ * The dedup keys of new events are kept in memory the same way and written
+ * to `events` in key order when opts.dedup_flush_keys have gathered (meta
+ * "dedup_seq" is the seq they cover); the durable commit of an event writes
+ * only its `log` record (appended) and cursors: random partner ids would
+ * otherwise dirty one `events` leaf page per event.
  *
  * Threads: the write calls (rv_store_put_batch, _flush, _retention,
  * _meta_put) must come from one thread at a time (the writer);
@@ -45,6 +50,8 @@ struct rv_store_opts {
     size_t map_size_max;        /* growth stops here: RV_EFULL (default 1 TiB) */
     unsigned rollup_flush_ms;   /* checkpoint interval (default 1000) */
     size_t rollup_flush_bins;   /* checkpoint when this many bins are dirty (default 65536) */
+    size_t dedup_flush_keys;    /* write the dedup keys to `events` when this many are in memory
+                                   (default 524288, ~30 MiB), and at close and retention */
     bool read_only;             /* open for reading only (rvctl query) */
     bool meta_only;             /* admin tools beside a running daemon (rvctl token): no rollup
                                    rebuild or checkpoint; only rv_store_meta_put writes */
@@ -98,8 +105,19 @@ int rv_store_put_batch(struct rv_store *st, const struct rv_event *evs, size_t n
                        const struct rv_cursor_rec *cur, size_t nc, const struct rv_alert_rec *al,
                        size_t na, struct rv_put_result *res, struct rv_errbuf *err);
 
-/* Checkpoints rollups now. Errors: RV_EFULL, RV_EIO. */
+/* Checkpoints rollups now (and the dedup keys if enough have gathered).
+ * Errors: RV_EFULL, RV_EIO, RV_ENOMEM. */
 int rv_store_flush(struct rv_store *st, struct rv_errbuf *err);
+
+/* True when a checkpoint is due (interval passed, or enough dirty bins or
+ * dedup keys in memory). */
+bool rv_store_checkpoint_due(struct rv_store *st);
+
+/* MANUAL true: rv_store_put_batch no longer checkpoints by itself; the
+ * caller calls rv_store_flush() when rv_store_checkpoint_due() says so, at
+ * a moment of its choosing (the writer: after it has acknowledged the
+ * batch, so a checkpoint never delays an ack). Writer thread only. */
+void rv_store_manual_checkpoints(struct rv_store *st, bool manual);
 
 /* Deletes log records ingested before NOW_MS - HORIZON_MS (after a
  * checkpoint so rollups keep them). Dedup keys stay so a re-sent old event
@@ -108,7 +126,8 @@ int rv_store_retention(struct rv_store *st, int64_t horizon_ms, int64_t now_ms, 
                        struct rv_errbuf *err);
 
 /* Writes a meta key (names starting with "tok:" are for tokens; the store
- * reserves "schema", "epoch", "rollup_seq", "src:*"). Errors: RV_EINVAL,
+ * reserves "schema", "epoch", "rollup_seq", "dedup_seq", "seq_floor",
+ * "src:*"). Errors: RV_EINVAL,
  * RV_EIO. VAL NULL deletes the key. */
 int rv_store_meta_put(struct rv_store *st, const char *name, const void *val, size_t len,
                       struct rv_errbuf *err);

@@ -1,0 +1,161 @@
+/*
+ * dedup: see dedup.h.
+ */
+#include "dedup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rv/err.h"
+
+static uint32_t key_hash(const unsigned char *k, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, folded to 32 bits */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static size_t rec_len(const unsigned char *r)
+{
+    uint16_t l;
+    memcpy(&l, r, 2);
+    return l;
+}
+
+const unsigned char *rv_dedup_rec(const struct rv_dedup *d, uint32_t off, size_t *len,
+                                  uint64_t *seq)
+{
+    const unsigned char *r = d->arena + off;
+    *len = rec_len(r);
+    memcpy(seq, r + 2, 8);
+    return r + RV_DEDUP_REC_HDR;
+}
+
+int rv_dedup_find(const struct rv_dedup *d, const void *key, size_t len, uint64_t *seq)
+{
+    if (!d->n)
+        return 0;
+    uint32_t h = key_hash(key, len);
+    for (size_t i = h & d->mask;; i = (i + 1) & d->mask) {
+        const struct rv_dedup_slot *s = &d->tab[i];
+        if (!s->off1)
+            return 0;
+        if (s->hash == h) {
+            const unsigned char *r = d->arena + s->off1 - 1;
+            if (rec_len(r) == len && memcmp(r + RV_DEDUP_REC_HDR, key, len) == 0) {
+                memcpy(seq, r + 2, 8);
+                return 1;
+            }
+        }
+    }
+}
+
+static void slot_put(struct rv_dedup_slot *tab, size_t mask, uint32_t off1, uint32_t h)
+{
+    size_t i = h & mask;
+    while (tab[i].off1)
+        i = (i + 1) & mask;
+    tab[i].off1 = off1;
+    tab[i].hash = h;
+}
+
+/* Puts every record of the arena into T (SIZE slots, zeroed). */
+static void fill(struct rv_dedup *d, struct rv_dedup_slot *t, size_t size)
+{
+    size_t n = 0;
+    for (size_t off = 0; off < d->len;) {
+        const unsigned char *r = d->arena + off;
+        size_t l = rec_len(r);
+        slot_put(t, size - 1, (uint32_t)off + 1, key_hash(r + RV_DEDUP_REC_HDR, l));
+        off += RV_DEDUP_REC_HDR + l;
+        n++;
+    }
+    d->n = n;
+}
+
+int rv_dedup_add(struct rv_dedup *d, const void *key, size_t len, uint64_t seq)
+{
+    size_t need = RV_DEDUP_REC_HDR + len;
+    uint16_t l16 = (uint16_t)len;
+
+    if (len > UINT16_MAX || d->len + need > UINT32_MAX - 1)
+        return RV_ENOMEM; /* keys are < 400 bytes; 4 GiB of them is not a set */
+    if (d->len + need > d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1 << 20;
+        while (cap < d->len + need)
+            cap *= 2;
+        unsigned char *a = realloc(d->arena, cap);
+        if (!a)
+            return RV_ENOMEM;
+        d->arena = a;
+        d->cap = cap;
+    }
+    if ((d->n + 1) * 2 > (d->mask ? d->mask + 1 : 0)) {
+        /* grow first, with the arena as it is: the new key is not in it yet */
+        size_t size = d->mask ? (d->mask + 1) * 2 : 16384;
+        struct rv_dedup_slot *t = calloc(size, sizeof(*t));
+        if (!t)
+            return RV_ENOMEM;
+        fill(d, t, size);
+        free(d->tab);
+        d->tab = t;
+        d->mask = size - 1;
+    }
+    unsigned char *r = d->arena + d->len;
+    memcpy(r, &l16, 2);
+    memcpy(r + 2, &seq, 8);
+    memcpy(r + RV_DEDUP_REC_HDR, key, len);
+    slot_put(d->tab, d->mask, (uint32_t)d->len + 1, key_hash(key, len));
+    d->len += need;
+    d->n++;
+    return RV_OK;
+}
+
+void rv_dedup_truncate(struct rv_dedup *d, size_t mark)
+{
+    if (mark >= d->len)
+        return;
+    d->len = mark;
+    if (!d->tab)
+        return;
+    /* refill the same table: no allocation, so this cannot fail */
+    memset(d->tab, 0, (d->mask + 1) * sizeof(*d->tab));
+    fill(d, d->tab, d->mask + 1);
+}
+
+void rv_dedup_clear(struct rv_dedup *d)
+{
+    d->len = 0;
+    d->n = 0;
+    if (d->tab)
+        memset(d->tab, 0, (d->mask + 1) * sizeof(*d->tab));
+}
+
+void rv_dedup_free(struct rv_dedup *d)
+{
+    free(d->arena);
+    free(d->tab);
+    memset(d, 0, sizeof(*d));
+}
+
+static int rec_cmp(const void *a, const void *b, void *arg)
+{
+    const unsigned char *arena = arg;
+    const unsigned char *ra = arena + *(const uint32_t *)a, *rb = arena + *(const uint32_t *)b;
+    size_t la = rec_len(ra), lb = rec_len(rb);
+    int c = memcmp(ra + RV_DEDUP_REC_HDR, rb + RV_DEDUP_REC_HDR, la < lb ? la : lb);
+    if (c)
+        return c;
+    return la < lb ? -1 : la > lb;
+}
+
+void rv_dedup_sorted(const struct rv_dedup *d, uint32_t *offs)
+{
+    size_t i = 0;
+    for (size_t off = 0; off < d->len && i < d->n; i++) {
+        offs[i] = (uint32_t)off;
+        off += RV_DEDUP_REC_HDR + rec_len(d->arena + off);
+    }
+    qsort_r(offs, i, sizeof(*offs), rec_cmp, d->arena);
+}
