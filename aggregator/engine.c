@@ -474,6 +474,58 @@ static double median_small(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Median of the N (>= 1) values of R, and *MAD their median absolute
+ * deviation from it: the values median_small gives on the sorted values
+ * and on their deviations, without the second sort for the usual sizes.
+ * With v sorted and med between v[n/2 - 1] and v[n/2] (rounding is
+ * monotonic), the deviations below the median decrease and those above
+ * increase, so their middle is found by comparing two of them. */
+static double median_mad(const float *r, size_t n, double *mad)
+{
+    double v[MAX_WEEKS], d[MAX_WEEKS], med;
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = r[i];
+    switch (n) {
+    case 1:
+        *mad = 0; /* fabs(v - v) */
+        return v[0];
+    case 2:
+        med = 0.5 * (v[0] + v[1]);
+        *mad = 0.5 * (fabs(v[0] - med) + fabs(v[1] - med));
+        return med;
+    case 3: {
+        double lo = v[0] < v[1] ? v[0] : v[1], hi = v[0] < v[1] ? v[1] : v[0];
+        if (v[2] < lo) {
+            med = lo;
+            lo = v[2];
+        } else if (v[2] > hi) {
+            med = hi;
+            hi = v[2];
+        } else {
+            med = v[2];
+        }
+        /* sorted deviations: 0, then the smaller of the two others */
+        double d0 = med - lo, d2 = hi - med;
+        *mad = d0 < d2 ? d0 : d2;
+        return med;
+    }
+    case 4: {
+        med = median_small(v, 4); /* sorts v */
+        double d1 = med - v[1], d0 = med - v[0], d2 = v[2] - med, d3 = v[3] - med;
+        double m1 = d1 > d2 ? d1 : d2, m2 = d0 < d3 ? d0 : d3;
+        *mad = 0.5 * (m1 + m2);
+        return med;
+    }
+    default:
+        med = median_small(v, n);
+        for (size_t i = 0; i < n; i++)
+            d[i] = fabs(v[i] - med);
+        *mad = median_small(d, n);
+        return med;
+    }
+}
+
 /* The parameters the baseline reads, with the quotients it needs
  * computed once (the same values the expressions give each time). */
 struct seasonk {
@@ -504,15 +556,9 @@ static bool season_get(const struct season *s, const struct seasonk *k, size_t s
     double dsd = sqrt(dy->var > 0 ? dy->var : 0);
 
     if ((int64_t)n >= p->min_weeks) {
-        double v[MAX_WEEKS], d[MAX_WEEKS], med;
-        const float *r = s_ring(s, slot);
-        for (size_t i = 0; i < n; i++)
-            v[i] = r[i];
-        med = median_small(v, n);
-        for (size_t i = 0; i < n; i++)
-            d[i] = fabs(v[i] - med);
-        *base = med;
-        *spread = 1.4826 * median_small(d, n);
+        double mad;
+        *base = median_mad(s_ring(s, slot), n, &mad);
+        *spread = 1.4826 * mad;
         /* a median of few weeks can look tighter than the series is */
         if (dy->n >= 2 && dsd > *spread)
             *spread = dsd;
