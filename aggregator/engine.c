@@ -828,10 +828,47 @@ void rv_agg_engine_get_stats(const struct rv_agg_engine *e, struct rv_agg_engine
 }
 
 /* Slot of a signal name in e->srcc (direct-mapped). */
-static size_t src_hash(const char *nm, size_t len)
+static inline size_t src_hash(const char *nm, size_t len)
 {
     return len == 0 ? 0
                     : (len * 31 + (unsigned char)nm[0] * 7 + (unsigned char)nm[len - 1]) % SRCC_MAX;
+}
+
+/* Whether the LEN bytes at A and B are equal, for the short names of
+ * sources: two overlapping word loads instead of a byte loop. */
+static inline bool short_eq(const char *a, const char *b, size_t len)
+{
+    uint64_t x, y, z, w;
+    uint32_t x4, y4, z4, w4;
+
+    if (len >= 8 && len <= 16) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        memcpy(&z, a + len - 8, 8);
+        memcpy(&w, b + len - 8, 8);
+        return x == y && z == w;
+    }
+    if (len >= 4 && len < 8) {
+        memcpy(&x4, a, 4);
+        memcpy(&y4, b, 4);
+        memcpy(&z4, a + len - 4, 4);
+        memcpy(&w4, b + len - 4, 4);
+        return x4 == y4 && z4 == w4;
+    }
+    return memcmp(a, b, len) == 0;
+}
+
+/* The id of signal NM of LEN bytes when e->srcc remembers it. */
+static inline bool source_cached(const struct rv_agg_engine *e, const char *nm, size_t len,
+                                 uint16_t *id)
+{
+    const struct srccache *c = &e->srcc[src_hash(nm, len)];
+
+    if (c->len == len && len > 0 && short_eq(c->name, nm, len)) {
+        *id = c->id;
+        return true;
+    }
+    return false;
 }
 
 /* Lateness of the feed NAME (its first FEED_LEN bytes), ms: the longest
@@ -866,15 +903,8 @@ static int source_id(struct rv_agg_engine *e, const char *nm, size_t len, size_t
     size_t v;
 
     struct srccache *c = &e->srcc[src_hash(nm, len)];
-    if (c->len == len && len > 0) {
-        size_t j = 0;
-        while (j < len && c->name[j] == nm[j]) /* short names: no call */
-            j++;
-        if (j == len) {
-            *id = c->id;
-            return RV_OK;
-        }
-    }
+    if (source_cached(e, nm, len, id))
+        return RV_OK;
     if (len >= SIG_MAX)
         len = SIG_MAX - 1;
     memcpy(name, nm, len);
@@ -1045,6 +1075,17 @@ fail:
     return NULL;
 }
 
+/* unit_get of a national unit, its usual case inline. */
+static inline struct unit *unit_national(struct rv_agg_engine *e, const char *country,
+                                         int violation, int64_t bin)
+{
+    long ns = nat_slot(country, violation);
+
+    if (ns >= 0 && e->nat != NULL && e->nat[ns] != 0)
+        return e->units[e->nat[ns] - 1];
+    return unit_get(e, country, violation, NULL, 0, bin);
+}
+
 static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
 {
     if (u->counted)
@@ -1143,8 +1184,8 @@ static size_t open_of(struct rv_agg_engine *e, int64_t bin)
 }
 
 /* Baseline of the counted series of U for BIN. False while warming up. */
-static bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bin,
-                             double *base, double *spread)
+static inline bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bin,
+                                    double *base, double *spread)
 {
     if (!u->counted)
         return false;
@@ -1162,8 +1203,8 @@ static bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int64_t bi
     return u->bl_ok;
 }
 
-static double counted_score(struct rv_agg_engine *e, struct unit *u, double x, double base,
-                            double spread)
+static inline double counted_score(struct rv_agg_engine *e, struct unit *u, double x,
+                                   double base, double spread)
 {
     double lam = base + e->p.spread_k * spread;
 
@@ -1349,23 +1390,13 @@ static int level_of(const struct rv_agg_engine *e, double score)
     return 0;
 }
 
-/* Re-evaluates U at BIN. CLOSING: BIN was just closed (levels may go
- * down); else an event just arrived (levels may only go up). */
-static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool closing)
+/* evaluate() past its quiet case. */
+static int evaluate_full(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool closing)
 {
     double best = u->cscore, score;
     bool country_probe = false;
     int n, cap, target, hold;
 
-    if (u->level == 0 && u->nprobes == 0 && u->cscore < e->p.threshold[1]) {
-        /* the usual quiet unit, in short: no source agrees below watch
-         * (n = 0), so the score is the counted score (x 1.0), below
-         * every threshold: nothing to raise, nothing to lower */
-        u->score = u->cscore;
-        if (closing)
-            u->down = 0;
-        return RV_OK;
-    }
     for (size_t i = 0; i < u->nprobes; i++) {
         if (u->probes[i].score > best)
             best = u->probes[i].score;
@@ -1394,6 +1425,22 @@ static int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool c
     if (++u->down >= e->p.cooldown_bins)
         return emit_alert(e, u, hold, bin);
     return RV_OK;
+}
+
+/* Re-evaluates U at BIN. CLOSING: BIN was just closed (levels may go
+ * down); else an event just arrived (levels may only go up). */
+static inline int evaluate(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool closing)
+{
+    if (u->level == 0 && u->nprobes == 0 && u->cscore < e->p.threshold[1]) {
+        /* the usual quiet unit, in short: no source agrees below watch
+         * (n = 0), so the score is the counted score (x 1.0), below
+         * every threshold: nothing to raise, nothing to lower */
+        u->score = u->cscore;
+        if (closing)
+            u->down = 0;
+        return RV_OK;
+    }
+    return evaluate_full(e, u, bin, closing);
 }
 
 /* Scores and learns the mean V of a bin (slot of the week SLOT, of the
@@ -1778,7 +1825,7 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
                        ev->source_len < RV_SOURCE_MAX ? ev->source_len : RV_SOURCE_MAX, &src);
     } else {
         size_t sl = ev->source_len < RV_SOURCE_MAX ? ev->source_len : RV_SOURCE_MAX;
-        rc = source_id(e, ev->source, sl, sl, &src);
+        rc = source_cached(e, ev->source, sl, &src) ? RV_OK : source_id(e, ev->source, sl, sl, &src);
     }
     if (rc != RV_OK)
         return rc;
@@ -1788,7 +1835,7 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
          * bin of its slot of the week */
         if (ev->time_ms >= e->clock_ms - e->late_ms[e->witness[src]] &&
             bin >= e->closed - (int64_t)e->slots) {
-            u = unit_get(e, ev->country, ev->violation, NULL, 0, bin);
+            u = unit_national(e, ev->country, ev->violation, bin);
             if (u == NULL) {
                 e->st.ignored++;
                 return e->full_logged ? RV_OK : RV_ENOMEM;
@@ -1820,7 +1867,7 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
                         (unsigned long long)e->st.late);
         return RV_OK;
     }
-    u = unit_get(e, ev->country, ev->violation, NULL, 0, bin);
+    u = unit_national(e, ev->country, ev->violation, bin);
     if (u == NULL) {
         e->st.ignored++;
         return e->full_logged ? RV_OK : RV_ENOMEM;
