@@ -1021,7 +1021,8 @@ static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
         for (struct mbin *b = st->bins[i]; b; b = b->next)
             if (b->dirty && nd < st->ndirty)
                 dirty[nd++] = b;
-    qsort(dirty, nd, sizeof(*dirty), mbin_cmp);
+    if (nd)
+        qsort(dirty, nd, sizeof(*dirty), mbin_cmp);
     if (dedup && st->dd.n) {
         if (!(keys = malloc(st->dd.n * sizeof(*keys)))) {
             free(dirty);
