@@ -480,6 +480,9 @@ static double median_small(double *v, size_t n)
  * With v sorted and med between v[n/2 - 1] and v[n/2] (rounding is
  * monotonic), the deviations below the median decrease and those above
  * increase, so their middle is found by comparing two of them. */
+#define DMIN(a, b) ((a) < (b) ? (a) : (b))
+#define DMAX(a, b) ((a) > (b) ? (a) : (b))
+
 static double median_mad(const float *r, size_t n, double *mad)
 {
     double v[MAX_WEEKS], d[MAX_WEEKS], med;
@@ -495,26 +498,25 @@ static double median_mad(const float *r, size_t n, double *mad)
         *mad = 0.5 * (fabs(v[0] - med) + fabs(v[1] - med));
         return med;
     case 3: {
-        double lo = v[0] < v[1] ? v[0] : v[1], hi = v[0] < v[1] ? v[1] : v[0];
-        if (v[2] < lo) {
-            med = lo;
-            lo = v[2];
-        } else if (v[2] > hi) {
-            med = hi;
-            hi = v[2];
-        } else {
-            med = v[2];
-        }
+        /* min and max without branches: the data decides them */
+        double lo = DMIN(v[0], v[1]), hi = DMAX(v[0], v[1]);
+        med = DMAX(lo, DMIN(hi, v[2]));
+        lo = DMIN(lo, v[2]);
+        hi = DMAX(hi, v[2]);
         /* sorted deviations: 0, then the smaller of the two others */
         double d0 = med - lo, d2 = hi - med;
-        *mad = d0 < d2 ? d0 : d2;
+        *mad = DMIN(d0, d2);
         return med;
     }
     case 4: {
-        med = median_small(v, 4); /* sorts v */
-        double d1 = med - v[1], d0 = med - v[0], d2 = v[2] - med, d3 = v[3] - med;
-        double m1 = d1 > d2 ? d1 : d2, m2 = d0 < d3 ? d0 : d3;
-        *mad = 0.5 * (m1 + m2);
+        /* the sorting network of median_small */
+        double a = DMIN(v[0], v[1]), b = DMAX(v[0], v[1]);
+        double c = DMIN(v[2], v[3]), dd = DMAX(v[2], v[3]);
+        double s0 = DMIN(a, c), s3 = DMAX(b, dd), t1 = DMAX(a, c), t2 = DMIN(b, dd);
+        double s1 = DMIN(t1, t2), s2 = DMAX(t1, t2);
+        med = 0.5 * (s1 + s2);
+        double d1 = med - s1, d0 = med - s0, d2 = s2 - med, d3 = s3 - med;
+        *mad = 0.5 * (DMAX(d1, d2) + DMIN(d0, d3));
         return med;
     }
     default:
@@ -586,8 +588,8 @@ static bool season_get(const struct season *s, const struct seasonk *k, size_t s
 
 /* Learns X into the ring of SLOT and XE (X winsorised by the caller) into
  * the EWMA of DSLOT when EWMA. */
-static void season_learn(struct season *s, const struct seasonk *k, size_t slot,
-                         size_t dslot, double x, double xe, bool ewma)
+static inline void season_learn(struct season *s, const struct seasonk *k, size_t slot,
+                               size_t dslot, double x, double xe, bool ewma)
 {
     const struct rv_agg_params *p = k->p;
     float *r = s_ring(s, slot);
