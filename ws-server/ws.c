@@ -13,11 +13,14 @@
  * store every poll_ms, so an alert never announced is still delivered.
  *
  * Each session keeps one cursor: every alert with seq <= cursor was sent
- * or filtered out. On writable it sends one message: the snapshot (in
- * fragments), a control message, the next matching alert (from the ring,
- * or from the store when the cursor fell behind the ring: "resync"),
- * else the next dirty cell (coalesced: the latest state wins). So
- * per-session memory is bounded and a stalled client never delays others.
+ * or filtered out. On writable it sends, in this order: the snapshot (a
+ * fragment), a control message, else the next matching alerts (from the
+ * ring, or from the store when the cursor fell behind the ring: "resync")
+ * and then the dirty cells (coalesced: the latest state wins). Alerts and
+ * cells go several to a write when no extension is active: complete
+ * frames back to back in one per-thread buffer of WS_BATCH bytes, written
+ * raw. So per-session memory is bounded and a stalled client never delays
+ * others.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1050,6 +1053,89 @@ static int build_snapshot(struct rv_ws *ws, struct ws_sess *s)
     return RV_OK;
 }
 
+/* Next dirty cell of S, its bit cleared, scanning from word *FROM; NULL
+ * when none is left. */
+static struct ws_msg *next_cell(struct rv_ws *ws, struct ws_sess *s, size_t *from)
+{
+    for (; s->n_dirty && *from < WS_CELL_WORDS; (*from)++) {
+        uint64_t *w = &s->dirty[*from];
+        while (*w && s->n_dirty) {
+            int bit = __builtin_ctzll(*w);
+            *w &= ~(1ull << bit);
+            s->n_dirty--;
+            struct ws_msg *m = &ws->cells[*from * 64 + (size_t)bit];
+            if (m->buf)
+                return m;
+        }
+    }
+    s->n_dirty = 0; /* no bit left (the count follows the bits) */
+    return NULL;
+}
+
+/* Next message for S after the control queue: the next matching alert
+ * (or a resync), else the next dirty cell (latest state); counted as sent.
+ * *owned as for next_alert; *cell_word: 0 at the start of a callback. */
+static struct ws_msg *next_msg(struct rv_ws *ws, struct ws_sess *s, struct ws_msg *owned,
+                               size_t *cell_word)
+{
+    struct ws_msg *m = next_alert(ws, s, owned);
+
+    if (m) {
+        if (m != owned || strncmp((const char *)m->buf + LWS_PRE, "{\"type\":\"resync\"", 16))
+            atomic_fetch_add_explicit(&ws->c_alerts_sent, 1, memory_order_relaxed);
+        return m;
+    }
+    m = next_cell(ws, s, cell_word);
+    if (m)
+        atomic_fetch_add_explicit(&ws->c_cells_sent, 1, memory_order_relaxed);
+    return m;
+}
+
+/* Whether S's messages may go out several to a write, as raw bytes of
+ * complete frames: only when no extension transforms the payload
+ * (permessage-deflate) and the connection has its own socket (not a
+ * stream inside HTTP/2). */
+static bool sess_batchable(const struct ws_sess *s)
+{
+    return !s->ext && lws_get_network_wsi(s->wsi) == s->wsi;
+}
+
+/* Appends M to the batch (USED bytes so far) as one complete text frame:
+ * FIN + opcode, the length in 7, 16 or 64 bits, the payload (a server's
+ * frames are not masked). False when it does not fit in what is left. */
+static bool batch_add(struct rv_ws *ws, size_t *used, const struct ws_msg *m)
+{
+    size_t n = m->len, h = n < 126 ? 2 : n < 65536 ? 4 : 10;
+    unsigned char *p = ws->batch + *used;
+
+    if (h + n > WS_BATCH - *used)
+        return false;
+    p[0] = 0x81;
+    if (n < 126) {
+        p[1] = (unsigned char)n;
+    } else if (n < 65536) {
+        p[1] = 126;
+        p[2] = (unsigned char)(n >> 8);
+        p[3] = (unsigned char)n;
+    } else {
+        p[1] = 127;
+        for (int i = 0; i < 8; i++)
+            p[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+    }
+    memcpy(p + h, m->buf + LWS_PRE, n);
+    *used += h + n;
+    return true;
+}
+
+/* Writes the batch as raw bytes: lws sends them as they are, and keeps
+ * what the socket does not take in its own buffer, sent before anything
+ * else on this connection (its pings and closes included). */
+static int batch_write(struct rv_ws *ws, struct ws_sess *s, size_t used)
+{
+    atomic_fetch_add_explicit(&ws->c_msg_writes, 1, memory_order_relaxed);
+    return lws_write(s->wsi, ws->batch, used, LWS_WRITE_RAW) < (int)used ? -1 : 0;
+}
+
 static int write_msg(struct lws *wsi, const struct ws_msg *m)
 {
     int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
@@ -1059,6 +1145,7 @@ static int write_msg(struct lws *wsi, const struct ws_msg *m)
 static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
 {
     struct ws_msg owned = {0}, *m;
+    size_t cell_word = 0;
     int rc = 0;
 
     if (s->out.buf) {
@@ -1107,37 +1194,44 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
             return -1;
         return sess_writable(ws, s);
     }
-    m = next_alert(ws, s, &owned);
-    if (m) {
+    if (!sess_batchable(s)) {
+        m = next_msg(ws, s, &owned, &cell_word);
+        if (!m)
+            return 0;
+        atomic_fetch_add_explicit(&ws->c_msg_writes, 1, memory_order_relaxed);
         rc = write_msg(s->wsi, m);
-        if (m != &owned || strncmp((const char *)m->buf + LWS_PRE, "{\"type\":\"resync\"", 16))
-            atomic_fetch_add(&ws->c_alerts_sent, 1);
         ws_msg_free(&owned);
         if (rc)
             return -1;
         goto more;
     }
-    while (s->n_dirty) {
-        bool found = false;
-        for (size_t w = 0; w < WS_CELL_WORDS; w++) {
-            if (!s->dirty[w])
-                continue;
-            found = true;
-            int bit = __builtin_ctzll(s->dirty[w]);
-            s->dirty[w] &= ~(1ull << bit);
-            s->n_dirty--;
-            m = &ws->cells[w * 64 + (size_t)bit];
-            if (!m->buf)
-                break;
-            atomic_fetch_add(&ws->c_cells_sent, 1);
-            if (write_msg(s->wsi, m))
-                return -1;
-            goto more;
+    /* every queued message that fits in WS_BATCH goes in one write: one
+     * send (and a few TCP segments) for many messages, not one each */
+    size_t used = 0;
+    bool sent = false;
+    while ((m = next_msg(ws, s, &owned, &cell_word))) {
+        sent = true;
+        if (batch_add(ws, &used, m)) {
+            ws_msg_free(&owned);
+            continue;
         }
-        if (!found)
-            s->n_dirty = 0; /* cannot happen: the count follows the bits */
+        /* no room left: the batch goes, then this one, alone when it is
+         * larger than a whole batch; the rest waits for the next writable */
+        rc = used ? batch_write(ws, s, used) : 0;
+        used = 0;
+        if (!rc && !batch_add(ws, &used, m)) {
+            atomic_fetch_add_explicit(&ws->c_msg_writes, 1, memory_order_relaxed);
+            rc = write_msg(s->wsi, m);
+        }
+        ws_msg_free(&owned);
+        if (rc)
+            return -1;
+        break;
     }
-    return 0;
+    if (used && batch_write(ws, s, used))
+        return -1;
+    if (!sent)
+        return 0;
 more:
     if (sess_has_more(ws, s))
         lws_callback_on_writable(s->wsi);
@@ -1480,6 +1574,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         sess_free(s);
         s->wsi = NULL;
         return 0;
+    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
+        /* accepted (lws asks before it applies one): this connection's
+         * payloads are transformed, so they go one frame per write */
+        s->ext = true;
+        return 0;
     case LWS_CALLBACK_RECEIVE:
         sess_receive(ws, s, wsi, in, len);
         return 0;
@@ -1786,8 +1885,10 @@ int rv_ws_start(void *zctx, struct rv_store *st, const struct rv_ws_opts *o, str
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     ws->protocols[0] = (struct lws_protocols){"rv-http", ws_http_callback, ws_http_pss_size, 0,
                                               0, NULL, 0};
+    /* tx_packet_size: a batch (or a snapshot fragment) goes to the socket
+     * in one send; by default lws would cut it at rx_buffer_size */
     ws->protocols[1] = (struct lws_protocols){WS_PROTO, ws_callback, sizeof(struct ws_sess),
-                                              4096, 0, NULL, 0};
+                                              4096, 0, NULL, WS_BATCH};
     int nm = 0;
     static const char *const cb_mounts[] = {"/api", "/metrics", "/healthz"};
     for (int i = 0; i < 3; i++) {

@@ -870,6 +870,9 @@ static int do_metrics(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
            LL(atomic_load(&ws->c_alerts_sent)));
     metric(&b, reg, "rv_ws_cells_sent_total", "counter", "cell messages sent", NULL,
            LL(atomic_load(&ws->c_cells_sent)));
+    metric(&b, reg, "rv_ws_message_writes_total", "counter",
+           "writes of alert and cell messages to sockets (several messages a write when "
+           "batched)", NULL, LL(atomic_load(&ws->c_msg_writes)));
     metric(&b, reg, "rv_ws_snapshots_total", "counter", "snapshots sent", NULL,
            LL(atomic_load(&ws->c_snapshots)));
     metric(&b, reg, "rv_ws_messages_received_total", "counter", "client messages received", NULL,

@@ -31,6 +31,7 @@
 #define WS_CHUNK_MAX 32         /* alerts read from the store per catch-up step */
 #define WS_CHUNK_SCAN 1024      /* alerts scanned per catch-up step */
 #define WS_FRAG 16384           /* fragment size for large messages (snapshot) */
+#define WS_BATCH 65536          /* bytes of queued messages sent in one write (frames back to back) */
 #define WS_KEY_MAX (2 + 1 + 40 + 1 + 128 + 1 + 1) /* cc|violation|admin1 */
 #define WS_URI_MAX 1024         /* longest path (without the query) answered; longer: 414 */
 
@@ -91,6 +92,7 @@ struct ws_sess {
     uint8_t auth;                /* enum ws_auth of the current subscription */
     bool authed;                 /* has subscribed successfully once (else counted in n_unauth) */
     bool closing;                /* told why; closed once the control queue is written */
+    bool ext;                    /* an extension (permessage-deflate) was accepted: no batching */
     unsigned char auth_hash[32]; /* SHA-256 of the token that granted the subscription */
     uint64_t t_open_ns;          /* established at (rv_mono_ns) */
     bool subscribed;
@@ -190,10 +192,11 @@ struct rv_ws {
     uint64_t hub_ver;            /* bumped by every alert and cell */
     struct ws_snap *snap;        /* the current shared snapshot body, or NULL */
     unsigned char scratch[LWS_PRE + WS_FRAG]; /* fragments of shared bodies are copied here */
+    unsigned char batch[WS_BATCH]; /* complete frames of one session, written at once */
 
     /* counters (any thread) */
     atomic_uint_fast64_t c_conns_total, c_resyncs, c_msgs_in, c_errors_sent, c_errors_dropped,
-        c_alerts_sent, c_cells_sent, c_snapshots, c_q_dropped, c_http[6], c_rejected,
+        c_alerts_sent, c_cells_sent, c_msg_writes, c_snapshots, c_q_dropped, c_http[6], c_rejected,
         c_bad_updates;
     atomic_int g_conns, g_qdepth, g_chunked;
 };
