@@ -197,7 +197,7 @@ int main(int argc, char **argv)
         const cJSON *sec = rv_config_section(&cfg, "store");
         int64_t v;
         static const char *const keys[] = {"map_size_mib", "rollup_flush_ms", "retention_days",
-                                           NULL};
+                                           "dedup_flush_keys", NULL};
         rv_store_opts_default(&so);
         if (rv_cfg_check_keys(sec, "store", keys, &err))
             goto cfg_err;
@@ -207,6 +207,9 @@ int main(int argc, char **argv)
         if (rv_cfg_int(sec, "store", "rollup_flush_ms", 1000, 10, 60000, &v, &err))
             goto cfg_err;
         so.rollup_flush_ms = (unsigned)v;
+        if (rv_cfg_int(sec, "store", "dedup_flush_keys", 524288, 1000, 1 << 26, &v, &err))
+            goto cfg_err;
+        so.dedup_flush_keys = (size_t)v;
     }
     if (rv_store_open(cfg.data_dir, &so, &st, &err) != RV_OK) {
         fprintf(stderr, "rightsviewd: %s\n", err.msg);

@@ -19,6 +19,7 @@
 
 static const char *kind_names[RV_KIND_COUNT] = {"probe", "incident", "news"};
 
+
 const char *rv_kind_name(int k)
 {
     return (k >= 0 && k < RV_KIND_COUNT) ? kind_names[k] : NULL;
@@ -43,7 +44,15 @@ bool rv_utf8_valid(const char *str, size_t len, size_t *bad_off)
         uint32_t cp;
 
         if (c < 0x80) {
+            /* ASCII runs (most of our text) eight bytes at a time */
+            uint64_t w;
             i++;
+            while (i + 8 <= len) {
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ULL)
+                    break;
+                i += 8;
+            }
             continue;
         } else if (c >= 0xc2 && c <= 0xdf) {
             n = 1;
@@ -498,8 +507,10 @@ int rv_event_parse(const char *text, size_t len, const char *source, struct rv_e
     /* cJSON decodes \u0000 and then cuts the string there: "case-7\u0000-a"
      * would become "case-7" and collide with another event. Refuse it. */
     for (size_t i = 0; i + 1 < len; i++) {
-        if (text[i] != '\\')
-            continue;
+        const char *bs = memchr(text + i, '\\', len - 1 - i);
+        if (!bs)
+            break;
+        i = (size_t)(bs - text);
         if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
             return rv_err_set(err, RV_EINVAL, "json: \\u0000 in a string at offset %zu", i);
         i++; /* skip the escaped character (so "\\\\u0000" is a backslash and text) */

@@ -217,6 +217,13 @@ static void test_hostile(void)
     expect_reject("{\"id\":\"\x80\"}", "utf-8: invalid byte sequence at offset 7");
     expect_reject("{\"id\":\"\xed\xa0\x80\"}", "utf-8: invalid byte sequence at offset 7");
     expect_reject("{\"id\":\"\xe2\x82", "utf-8: invalid byte sequence at offset 7");
+    /* after ASCII runs longer than eight bytes (read eight at a time), and
+     * valid multi-byte text between them */
+    expect_reject("{\"id\":\"abcdefghijklmnopq\xff\"}", "utf-8: invalid byte sequence at offset 24");
+    expect_reject("{\"id\":\"abcdefgh\xc3\xa9" "abcdefghijk\xe2\x82\"}",
+                  "utf-8: invalid byte sequence at offset 28");
+    expect_reject("{\"id\":\"x\",\"title\":\"0123456789abcdef0123456789\xc0",
+                  "utf-8: invalid byte sequence at offset 45");
     /* \u0000 would cut the string inside cJSON: refused, not truncated */
     expect_reject("{\"id\":\"case-7\\u0000-a\"}", "json: \\u0000 in a string at offset 13");
     {
