@@ -15,6 +15,8 @@
  *         event JSON    store one event (source "test") and checkpoint rollups
  *         quit
  *       Used by tests/e2e_ws.py.
+ *   bench_fanout rawlws [--batch]   the raw lws ceiling (see below)
+ *   bench_fanout load --port P --clients N [--snapshot 1]   the load client
  *   bench_fanout token ...   is `rvctl token ...` (rv_token_main)
  */
 #include <arpa/inet.h>
@@ -308,8 +310,12 @@ out:
 
 /* A minimal lws broadcast server with no protocol logic: every message a
  * "burst" command makes goes to every connection, one lws_write per
- * writable callback, each session with its own index (the ring pattern). */
+ * writable callback, each session with its own index (the ring pattern).
+ * With --batch, each writable callback sends every pending message that
+ * fits in RAW_BATCH bytes in one raw write of complete frames (what the
+ * rv server does): the ceiling of that technique. */
 #define RAW_MAX (1u << 22)
+#define RAW_BATCH 65536
 
 struct raw_srv {
     struct lws_context *ctx;
@@ -318,6 +324,8 @@ struct raw_srv {
     size_t *lens;
     size_t n;             /* lock */
     size_t pub;           /* service thread: messages announced */
+    bool batch;           /* --batch */
+    unsigned char bbuf[RAW_BATCH];
     atomic_bool stop;
 };
 
@@ -346,7 +354,36 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         lws_callback_on_writable_all_protocol(raw.ctx, lws_get_protocol(wsi));
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (s->idx < raw.pub) {
+        if (raw.batch && s->idx < raw.pub) {
+            size_t used = 0;
+            pthread_mutex_lock(&raw.lock);
+            while (s->idx < raw.pub) {
+                size_t ml = raw.lens[s->idx], h = ml < 126 ? 2 : ml < 65536 ? 4 : 10;
+                if (h + ml > RAW_BATCH - used)
+                    break;
+                unsigned char *p = raw.bbuf + used;
+                p[0] = 0x81;
+                if (h == 2) {
+                    p[1] = (unsigned char)ml;
+                } else if (h == 4) {
+                    p[1] = 126;
+                    p[2] = (unsigned char)(ml >> 8);
+                    p[3] = (unsigned char)ml;
+                } else {
+                    p[1] = 127;
+                    for (int i = 0; i < 8; i++)
+                        p[2 + i] = (unsigned char)((uint64_t)ml >> (56 - 8 * i));
+                }
+                memcpy(p + h, raw.msgs[s->idx] + LWS_PRE, ml);
+                used += h + ml;
+                s->idx++;
+            }
+            pthread_mutex_unlock(&raw.lock);
+            if (used && lws_write(wsi, raw.bbuf, used, LWS_WRITE_RAW) < (int)used)
+                return -1;
+            if (s->idx < raw.pub)
+                lws_callback_on_writable(wsi);
+        } else if (s->idx < raw.pub) {
             pthread_mutex_lock(&raw.lock);
             unsigned char *m = raw.msgs[s->idx];
             size_t ml = raw.lens[s->idx];
@@ -411,12 +448,16 @@ static void *raw_stdin(void *arg)
     return NULL;
 }
 
-static int rawlws(void)
+static int rawlws(bool batch)
 {
     static struct lws_protocols protos[] = {
         {"rv.v1", raw_cb, sizeof(struct raw_sess), 4096, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     pthread_t thr;
+
+    raw.batch = batch;
+    if (batch)
+        protos[0].tx_packet_size = RAW_BATCH; /* one send per batch, not cut at 4096 */
 
     pthread_mutex_init(&raw.lock, NULL);
     raw.msgs = calloc(RAW_MAX, sizeof(*raw.msgs));
@@ -510,7 +551,11 @@ static void on_text(struct load *L, struct lconn *c, const unsigned char *p, siz
     }
     if (!is_alert && !is_cell)
         return;
-    const unsigned char *t = memmem(p, n, "\"t_ns\":", 7);
+    /* t_ns is the last member: look in the tail first */
+    size_t tail = n > 48 ? 48 : n;
+    const unsigned char *t = memmem(p + n - tail, tail, "\"t_ns\":", 7);
+    if (!t)
+        t = memmem(p, n, "\"t_ns\":", 7);
     uint64_t tns = t ? strtoull((const char *)t + 7, NULL, 10) : 0;
     if (is_alert)
         c->alerts++;
@@ -532,7 +577,8 @@ static int on_readable(struct load *L, struct lconn *c)
             c->cap = c->cap ? c->cap * 2 : 131072;
             c->buf = realloc(c->buf, c->cap);
         }
-        ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
+        size_t room = c->cap - c->len;
+        ssize_t r = read(c->fd, c->buf + c->len, room);
         if (r == 0)
             return -1;
         if (r < 0)
@@ -583,6 +629,11 @@ static int on_readable(struct load *L, struct lconn *c)
         }
         memmove(c->buf, c->buf + off, c->len - off);
         c->len -= off;
+        /* a short read emptied the socket (as good as certain): no read
+         * just to get EAGAIN; epoll is level-triggered, so any rest wakes
+         * it again */
+        if ((size_t)r < room && c->up)
+            return 0;
     }
 }
 
@@ -729,11 +780,11 @@ int main(int argc, char **argv)
         }
     }
     if (argc > 1 && strcmp(argv[1], "rawlws") == 0)
-        return rawlws();
+        return rawlws(argc > 2 && strcmp(argv[2], "--batch") == 0);
     if (argc > 1 && strcmp(argv[1], "load") == 0)
         return load(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return rv_token_main(argc - 1, argv + 1);
-    fprintf(stderr, "usage: bench_fanout serve --data DIR [options] | rawlws | load --port P --clients N [--snapshot 1] | token ...\n");
+    fprintf(stderr, "usage: bench_fanout serve --data DIR [options] | rawlws [--batch] | load --port P --clients N [--snapshot 1] | token ...\n");
     return 2;
 }

@@ -5,15 +5,22 @@ For each client count, three servers get the same load client (bench_fanout
 load: C raw WebSocket connections in one epoll loop, a separate process):
   rv    bench_fanout serve: the real ws-server, alerts stored durably in
         LMDB (no fsync) then published on inproc ZeroMQ like the aggregator
-  raw   bench_fanout rawlws: a minimal lws broadcast server, no protocol logic
+  raw   bench_fanout rawlws: a minimal lws broadcast server, no protocol logic,
+        one message per write (the lws minimal-example ring pattern)
+  rawb  bench_fanout rawlws --batch: the same, with every pending message
+        that fits in 64 KiB sent in one raw write (what rv does)
   node  bench/ws_node.cjs: Node with npm `ws` (installed here into a temp dir)
 Measured: server memory per idle connection (RSS delta / C), latency from
 publish to client receipt for alerts sent one at a time (p50/p99), alert
-deliveries/s for one burst of N alerts, and for rv cell deliveries/s (one
-update to each of the 3486 country x violation cells; coalesced). Then wrk
+deliveries/s for one burst of --deliveries / C alerts (and the CPU the server
+and the load client used meanwhile: 1.0 = a whole core; the server's CPU per
+delivery is the least noisy figure on a shared machine), and for rv cell
+deliveries/s (one update to each of the 3486 country x violation cells;
+coalesced). Then wrk
 on /api/v1/overview, and how many idle connections rv holds at --hold.
 
 usage: bench/fanout.py [--build DIR] [--clients 100,1000,5000] [--hold 20000]
+                       [--kinds rv,raw,rawb,node] [--repeat 3] [--rv0 OTHER_BUILD_DIR]
 """
 import argparse
 import os
@@ -25,6 +32,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RV0_BUILD = None
 
 
 class Proc:
@@ -53,6 +61,13 @@ class Proc:
             self.p.wait()
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of PID so far (clock ticks of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for ln in f:
@@ -62,12 +77,19 @@ def rss_kb(pid):
 
 
 def start_server(kind, build, tmp, clients, node_mod):
-    if kind == "rv":
+    if kind in ("rv", "rv0"):
+        if kind == "rv0":  # the same server from another build (--rv0 DIR)
+            build = RV0_BUILD
         d = tempfile.mkdtemp(dir=tmp)
+        # --max-unauth: the load client opens every connection before it
+        # subscribes any (the default allows max_conns / 2 unsubscribed)
         s = Proc([os.path.join(build, "bench_fanout"), "serve", "--data", d, "--ring", "65536",
-                  "--max-conns", str(clients + 100), "--ping", "600", "--idle", "1200"])
+                  "--max-conns", str(clients + 100), "--max-unauth", str(clients + 100),
+                  "--ping", "600", "--idle", "1200"])
     elif kind == "raw":
         s = Proc([os.path.join(build, "bench_fanout"), "rawlws"])
+    elif kind == "rawb":
+        s = Proc([os.path.join(build, "bench_fanout"), "rawlws", "--batch"])
     else:
         s = Proc(["node", os.path.join(HERE, "ws_node.cjs")],
                  env=dict(os.environ, WS_MODULE=node_mod))
@@ -84,7 +106,7 @@ def run_case(kind, clients, build, tmp, node_mod, n_burst, k_lat=40, pad=200):
         time.sleep(0.5)
         rss0 = rss_kb(s.p.pid)
         ld = Proc([os.path.join(build, "bench_fanout"), "load", "--port", str(port), "--clients",
-                   str(clients), "--snapshot", "1" if kind == "rv" else "0"])
+                   str(clients), "--snapshot", "1" if kind in ("rv", "rv0") else "0"])
         r = ld.line(180).split()
         if r[0] != "ready" or int(r[1]) != clients:
             raise RuntimeError(f"{kind} {clients}: load says {r}")
@@ -98,17 +120,23 @@ def run_case(kind, clients, build, tmp, node_mod, n_burst, k_lat=40, pad=200):
         g = ld.cmd(f"wait {k_lat} 60000").split()
         out["lat_p50_us"], out["lat_p99_us"] = int(g[4]), int(g[5])
         out["lat_complete"] = int(g[1]) == clients
-        # throughput: one burst
+        # throughput: one burst; the CPU both processes used meanwhile tells
+        # which one was the limit (1.0 = a whole core)
         ld.cmd("mark")
+        cpu0 = (cpu_s(s.p.pid), cpu_s(ld.p.pid))
         s.cmd(f"burst {n_burst} {pad}")
         g = ld.cmd(f"wait {k_lat + n_burst} 300000", timeout=320).split()
+        cpu1 = (cpu_s(s.p.pid), cpu_s(ld.p.pid))
         span = int(g[3]) / 1e9
+        out["server_cpu"] = round((cpu1[0] - cpu0[0]) / span, 2) if span else 0
+        out["load_cpu"] = round((cpu1[1] - cpu0[1]) / span, 2) if span else 0
         out["burst"] = n_burst
         out["deliveries"] = int(g[2]) - clients * k_lat
         out["alerts_per_s"] = out["deliveries"] / span if span else 0
         out["burst_p99_us"] = int(g[5])
         out["burst_complete"] = int(g[1]) == clients
-        if kind == "rv":
+        out["server_us"] = (cpu1[0] - cpu0[0]) * 1e6 / max(1, out["deliveries"])
+        if kind in ("rv", "rv0"):
             ld.cmd("mark")
             s.cmd("cells 3486")
             g = ld.cmd("waitcells 1000 120000", timeout=130).split()
@@ -144,7 +172,8 @@ def wrk_overview(build, tmp):
 def hold(build, tmp, clients):
     d = tempfile.mkdtemp(dir=tmp)
     s = Proc([os.path.join(build, "bench_fanout"), "serve", "--data", d, "--max-conns",
-              str(clients + 100), "--ping", "600", "--idle", "1200"])
+              str(clients + 100), "--max-unauth", str(clients + 100), "--ping", "600",
+              "--idle", "1200"])
     port = int(s.line(30).split()[1])
     try:
         time.sleep(0.5)
@@ -173,7 +202,10 @@ def main():
                                                       os.path.join(HERE, "..", "build")))
     ap.add_argument("--clients", default="100,1000,5000")
     ap.add_argument("--hold", type=int, default=20000)
-    ap.add_argument("--kinds", default="rv,raw,node")
+    ap.add_argument("--kinds", default="rv,raw,rawb,node")
+    ap.add_argument("--rv0", help="build dir of another rv (before a change): adds kind rv0")
+    ap.add_argument("--deliveries", type=int, default=400000,
+                    help="alert deliveries per burst (alerts = this / clients, at least 40)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each case, interleaved; the best rate and latency are kept "
                          "(the machine is shared: the best run is the least disturbed)")
@@ -182,6 +214,10 @@ def main():
     node_dir = os.path.join(tmp, "node")
     node_mod = ""
     kinds = a.kinds.split(",")
+    if a.rv0:
+        global RV0_BUILD
+        RV0_BUILD = a.rv0
+        kinds.insert(1, "rv0")
     if "node" in kinds:
         os.makedirs(node_dir)
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", node_dir, "ws@8"],
@@ -190,7 +226,7 @@ def main():
     rows = []
     try:
         for c in [int(x) for x in a.clients.split(",") if x]:
-            n = max(40, 400000 // c)
+            n = max(40, a.deliveries // c)
             best = {}
             for _ in range(a.repeat):
                 for kind in kinds:
@@ -201,18 +237,22 @@ def main():
                         if k in r and r[k] > b[k]:
                             b[k] = r[k]
                             if k == "alerts_per_s":
-                                b["burst_p99_us"] = r["burst_p99_us"]
-                    for k in ("lat_p50_us", "lat_p99_us", "bytes_per_conn"):
+                                for kk in ("burst_p99_us", "server_cpu", "load_cpu"):
+                                    b[kk] = r[kk]
+                    for k in ("lat_p50_us", "lat_p99_us", "bytes_per_conn", "server_us"):
                         b[k] = min(b[k], r[k])
             rows += [best[k] for k in kinds]
         print("| clients | server | bytes/idle conn | latency p50 / p99 (one at a time) "
-              "| alert deliveries/s (burst) | burst p99 | cell deliveries/s |")
-        print("|---|---|---|---|---|---|---|")
+              "| alert deliveries/s (burst) | burst p99 | CPU server / load | server CPU/delivery "
+              "| cell deliveries/s |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             cells = f"{r['cells_per_s']:,.0f} ({r['cell_deliveries']:,})" if "cells_per_s" in r else "-"
             print(f"| {r['clients']} | {r['kind']} | {r['bytes_per_conn']:,.0f} | "
                   f"{r['lat_p50_us']} / {r['lat_p99_us']} us | {r['alerts_per_s']:,.0f} "
-                  f"({r['burst']} alerts) | {r['burst_p99_us'] / 1000:.1f} ms | {cells} |")
+                  f"({r['burst']} alerts) | {r['burst_p99_us'] / 1000:.1f} ms | "
+                  f"{r['server_cpu']:.2f} / {r['load_cpu']:.2f} | {r['server_us']:.2f} us | "
+                  f"{cells} |")
         if "rv" in kinds:
             w = wrk_overview(a.build, tmp)
             print(f"\nwrk -t2 -c32 -d5s /api/v1/overview: {w['rps']:,.0f} requests/s, "
