@@ -176,7 +176,7 @@ int rv_partners_load(const char *file, struct rv_partner **out, size_t *np, stru
                 goto fail;
             }
         }
-        snprintf(v[n].name, sizeof(v[n].name), "%s", name);
+        snprintf(v[n].name, sizeof(v[n].name), "%.64s", name); /* valid_name: <= 64 */
         memcpy(v[n].pub_z85, key, 41);
         n++;
     }
