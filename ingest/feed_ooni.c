@@ -35,9 +35,11 @@
  * Ids: "ooni-<measurement_uid>" and "ooni-agg-<cc>-<YYYY-MM-DD>". The
  * aggregation response does not name the test (test_name is only in the
  * query), so one feed should query one test_name.
- * NEEDSWORK: an aggregation polled while its day is still open gives a
- * partial count under the same id, and dedup keeps the first one; poll
- * closed days only (until = today).
+ * A bucket whose UTC day has not ended yet is skipped (not emitted, not
+ * rejected): its counts are partial and would be kept under the day's id
+ * for good, since dedup keeps the first. The next poll after midnight UTC
+ * that still covers the day emits it complete, so a feed URL should reach
+ * back at least one day (since = yesterday or earlier).
  *
  * Record numbers given to sink->reject are 1-based positions in results[]
  * (or result[]); messages name the JSON path with jq's 0-based index:
@@ -471,6 +473,8 @@ static int ooni_bucket(const struct rv_feed_rec *r, const cJSON *b, int *stop)
         rv_feed_rec_reject(r, "measurement_start_day: '%.24s' is not a YYYY-MM-DD date", day);
         return RV_REC_REJECTED;
     }
+    if (ms + 86400000LL > rv_now_ms())
+        return RV_REC_SKIPPED; /* the day is still open: partial counts (see the top) */
     if (!get_count(r, b, "anomaly_count", true, &anomaly) ||
         !get_count(r, b, "confirmed_count", true, &confirmed) ||
         !get_count(r, b, "failure_count", false, &failure) ||

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "feed_sink.h"
 
@@ -417,6 +418,39 @@ static void test_aggregation_hostile(void)
     collect_free(&c);
 }
 
+/* A day still open gives partial counts that dedup would keep for good:
+ * skipped until the day has ended; yesterday's bucket is emitted. */
+static void test_aggregation_open_day(void)
+{
+    struct collect c = {0};
+    struct rv_errbuf err;
+    char today[16], yesterday[16], text[1024];
+    time_t now = time(NULL), yd = now - 86400;
+    struct tm tm;
+
+    strftime(today, sizeof(today), "%Y-%m-%d", gmtime_r(&now, &tm));
+    strftime(yesterday, sizeof(yesterday), "%Y-%m-%d", gmtime_r(&yd, &tm));
+    snprintf(text, sizeof(text),
+             "{\"v\":0,\"dimension_count\":2,\"result\":["
+             "{\"anomaly_count\":1,\"confirmed_count\":0,\"failure_count\":0,"
+             "\"ok_count\":1,\"measurement_count\":2,\"measurement_start_day\":\"%s\","
+             "\"probe_cc\":\"IR\"},"
+             "{\"anomaly_count\":3,\"confirmed_count\":0,\"failure_count\":0,"
+             "\"ok_count\":1,\"measurement_count\":4,\"measurement_start_day\":\"%s\","
+             "\"probe_cc\":\"IR\"}]}",
+             today, yesterday);
+    CHECK(parse_str(text, &c, &err) == RV_OK);
+    CHECK(c.nrej == 0);
+    CHECK(c.n == 1);
+    if (c.n == 1) {
+        char want[64];
+        snprintf(want, sizeof(want), "ooni-agg-IR-%s", yesterday);
+        CHECK_STR(c.evs[0].id, want);
+        CHECK(near(c.evs[0].value, 0.75));
+    }
+    collect_free(&c);
+}
+
 /* ----------------------------------------------------- measurement_meta */
 
 static void test_meta(void)
@@ -530,6 +564,7 @@ int main(void)
     test_aggregation_cc();
     test_aggregation_no_cc();
     test_aggregation_hostile();
+    test_aggregation_open_day();
     test_meta();
     test_stop();
     if (failures) {
