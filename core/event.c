@@ -456,6 +456,11 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
     if ((j = f[F_TITLE]) &&
         (rc = get_heap_string(j, "title", RV_TITLE_MAX, &ev->title, err)))
         goto fail;
+    if (ev->title && !ev->title[0]) {
+        /* an empty title is no title (the stored form does not tell them apart) */
+        free(ev->title);
+        ev->title = NULL;
+    }
     if ((j = f[F_URL]) &&
         (rc = get_heap_string(j, "url", RV_URL_MAX, &ev->url, err)))
         goto fail;

@@ -236,6 +236,23 @@ static void test_hostile(void)
         CHECK_STR(ev.id, "a\\u0000");
         rv_event_release(&ev);
     }
+    {
+        /* an empty title is no title: the stored form cannot tell "" from
+         * absent, so the event round-trips (found by fuzz_event) */
+        const char *t = "{\"id\":\"e\",\"kind\":\"news\",\"country\":\"FR\",\"violation\":"
+                        "\"censorship\",\"time\":0,\"title\":\"\"}";
+        struct rv_event ev, back;
+        struct rv_errbuf err;
+        unsigned char buf[1024];
+        int n;
+        CHECK_OK(rv_event_parse(t, strlen(t), "p", &ev, NULL, &err), &err);
+        CHECK(ev.title == NULL);
+        n = rv_event_encode(&ev, buf, sizeof(buf));
+        CHECK(n > 0 && rv_event_decode(buf, (size_t)n, &back) == RV_OK);
+        CHECK(back.title == NULL);
+        rv_event_release(&back);
+        rv_event_release(&ev);
+    }
     /* escaped lone surrogate is refused by the JSON parser */
     expect_reject("{\"id\":\"\\ud800\"}", "json: syntax error at offset 7");
     /* oversized event */
