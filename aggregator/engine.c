@@ -655,40 +655,46 @@ struct evid {
     char ref[REF_MAX]; /* "source/id" */
 };
 
+#define OPEN_IN 3 /* open bins held in the unit (nopen is 2 by default) */
+
+/* Laid out in the order of use, on 64-byte lines: a closing reads the
+ * first three lines, an event those and the fourth; evidence and what
+ * alerts read come last. */
 struct unit {
-    /* what every bin closing reads first */
+    /* every closing */
     bool counted;        /* has had a counted event */
     bool zero_past;      /* created after the engine warmed up: zeros before */
+    bool bl_ok;
+    bool ps_ok;          /* Poisson score of (ps_x, ps_lam) is ps_v */
     uint8_t violation;
     char country[3];
     int level;
     int down;            /* consecutive closed bins below the hold line */
     int ntop;
+    int nseen;
+    size_t nprobes;
     double cusum;
     double cscore;       /* counted score of the newest evaluation */
     double score;
-    struct cbin *open;   /* nopen */
-    struct season s;     /* counted series (allocated when counted) */
-    struct probe *probes;
-    size_t nprobes;
-    char *admin1;        /* NULL: national */
+    struct cbin *open;   /* nopen: open_in, or allocated when more */
+    struct season s;     /* counted series (records in the arenas when counted) */
     int64_t bl_bin;      /* baseline cache: bin (INT64_MIN: none) */
-    bool bl_ok;
     double bl_base, bl_spread;
+    double ps_x, ps_lam, ps_v;
+    /* every event */
+    int64_t cell_bin;    /* newest bin with data */
+    double cell_x;
+    uint32_t cell_n;
+    bool cell_dirty;
+    struct cbin open_in[OPEN_IN];
+    struct seen seen[SEEN_MAX];
+    /* the rest */
+    struct probe *probes;
+    char *admin1;        /* NULL: national */
     int64_t created;     /* bin index at creation */
     int64_t cfrom;       /* counted series: first bin it learnt (e->closed when made counted) */
     size_t idx;          /* in e->units */
-    bool ps_ok;          /* Poisson score of (ps_x, ps_lam) is ps_v */
-    double ps_x, ps_lam, ps_v;
     int64_t opened_ms;   /* alert */
-    /* cell */
-    bool cell_dirty;
-    int64_t cell_bin;    /* newest bin with data */
-    uint32_t cell_n;
-    double cell_x;
-    /* events */
-    struct seen seen[SEEN_MAX];
-    int nseen;
     struct evid top[TOP_MAX];
 };
 
@@ -744,7 +750,8 @@ static void unit_free(struct unit *u)
         return;
     if (u->counted)
         season_release(&u->s);
-    free(u->open);
+    if (u->open != u->open_in)
+        free(u->open);
     for (size_t i = 0; i < u->nprobes; i++) {
         season_release(&u->probes[i].s);
         free(u->probes[i].open);
@@ -1041,9 +1048,11 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
         return NULL;
     if (e->nunits == e->arena_cap && arena_grow(e) != RV_OK)
         return NULL;
-    u = calloc(1, sizeof *u);
+    /* on its own cache lines */
+    u = aligned_alloc(64, (sizeof *u + 63) / 64 * 64);
     if (u == NULL)
         return NULL;
+    memset(u, 0, sizeof *u);
     memcpy(u->country, country, 3);
     u->violation = (uint8_t)violation;
     u->created = bin;
@@ -1051,7 +1060,7 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
     u->zero_past = e->closed - e->start_bin >= e->p.warmup_bins;
     u->cell_bin = INT64_MIN;
     u->bl_bin = INT64_MIN;
-    u->open = malloc(e->nopen * sizeof *u->open);
+    u->open = e->nopen <= OPEN_IN ? u->open_in : malloc(e->nopen * sizeof *u->open);
     if (u->open == NULL)
         goto fail;
     for (size_t i = 0; i < e->nopen; i++) {
@@ -1071,7 +1080,8 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
     e->units[e->nunits++] = u;
     return u;
 fail:
-    free(u->open);
+    if (u->open != u->open_in)
+        free(u->open);
     free(u->admin1);
     free(u);
     return NULL;
@@ -1555,31 +1565,37 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
     int rc;
 
     while (e->closed < target) {
-        const struct binpos *bp = binpos(e, e->closed);
+        const struct binpos *bp = binpos(e, e->closed), *np = binpos(e, e->closed + 1);
         size_t n = e->nunits;
+        /* the records of this bin and of the next one (the events to
+         * come are mostly for it) of unit i sit at index i of each
+         * slot: last read a week (a day) ago, asked for a few units on,
+         * a few at a time rather than all at once */
+        const unsigned char *rs = NULL, *rd = NULL, *ns = NULL, *nd = NULL;
+        if (e->arena_cap > 0) {
+            rs = e->arena_slot + bp->slot * e->arena_cap * e->srec;
+            rd = e->arena_day + bp->dslot * e->arena_cap * sizeof(struct sday);
+            ns = e->arena_slot + np->slot * e->arena_cap * e->srec;
+            nd = e->arena_day + np->dslot * e->arena_cap * sizeof(struct sday);
+        }
         for (size_t i = 0; i < n; i++) {
             /* what the closings a few units on will read, asked for now:
              * 600 series do not stay in the cache from one bin to the
              * next */
             if (i + 8 < n)
                 __builtin_prefetch(e->units[i + 8]);
+            if (i + 8 < n && e->arena_cap > 0) {
+                __builtin_prefetch(rs + (i + 8) * e->srec);
+                __builtin_prefetch(rd + (i + 8) * sizeof(struct sday));
+                __builtin_prefetch(ns + (i + 8) * e->srec);
+                __builtin_prefetch(nd + (i + 8) * sizeof(struct sday));
+            }
             if (i + 4 < n)
                 __builtin_prefetch(e->units[i + 4]->open + bp->o);
             if ((rc = close_unit_bin(e, e->units[i], e->closed)) != RV_OK)
                 return rc;
         }
         e->closed++;
-        /* the events to come are mostly for the bin after: its records
-         * were last read a day (a week) ago */
-        if (e->arena_cap > 0) {
-            const struct binpos *np = binpos(e, e->closed);
-            const unsigned char *rs = e->arena_slot + np->slot * e->arena_cap * e->srec;
-            const unsigned char *rd = e->arena_day + np->dslot * e->arena_cap * sizeof(struct sday);
-            for (size_t off = 0; off < n * e->srec; off += 64)
-                __builtin_prefetch(rs + off);
-            for (size_t off = 0; off < n * sizeof(struct sday); off += 64)
-                __builtin_prefetch(rd + off);
-        }
     }
     return RV_OK;
 }
