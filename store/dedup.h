@@ -41,12 +41,16 @@ struct rv_dedup {
 
 #define RV_DEDUP_REC_HDR 10 /* u16 length + u64 seq */
 
-/* Finds KEY (LEN bytes): 1 and *seq set when present, else 0. */
-int rv_dedup_find(const struct rv_dedup *d, const void *key, size_t len, uint64_t *seq);
+/* The hash of KEY (LEN bytes) that _find and _add take, computed once. */
+uint32_t rv_dedup_hash(const void *key, size_t len);
 
-/* Adds KEY -> SEQ (the caller checked it is absent). RV_OK or RV_ENOMEM
- * (then nothing changed). */
-int rv_dedup_add(struct rv_dedup *d, const void *key, size_t len, uint64_t seq);
+/* Finds KEY (LEN bytes, hash H): 1 and *seq set when present, else 0. */
+int rv_dedup_find(const struct rv_dedup *d, const void *key, size_t len, uint32_t h,
+                  uint64_t *seq);
+
+/* Adds KEY -> SEQ (hash H; the caller checked it is absent). RV_OK or
+ * RV_ENOMEM (then nothing changed). */
+int rv_dedup_add(struct rv_dedup *d, const void *key, size_t len, uint32_t h, uint64_t seq);
 
 /* Drops every key added after the arena had MARK bytes (d->len then).
  * Allocates nothing, cannot fail. */

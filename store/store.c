@@ -799,10 +799,13 @@ static int ensure_enc(struct rv_store *st, size_t need)
     return RV_OK;
 }
 
-/* An accepted event waiting for its rollup after commit. */
+/* An accepted event waiting for its rollup after commit, with its three
+ * bins (loaded in the txn; nodes are never moved or freed before the
+ * post-commit add). */
 struct pend {
     const struct rv_event *ev;
     uint16_t src;
+    struct mbin *bins[RV_RES_COUNT];
 };
 
 static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
@@ -834,7 +837,8 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         /* dedup: the keys since the checkpoint (this txn's too) in memory,
          * the older ones in `events` */
         uint64_t dseq;
-        if (rv_dedup_find(&st->dd, kbuf, k.mv_size, &dseq)) {
+        uint32_t kh = rv_dedup_hash(kbuf, k.mv_size);
+        if (rv_dedup_find(&st->dd, kbuf, k.mv_size, kh, &dseq)) {
             res[i].outcome = RV_OUT_DUPLICATE;
             res[i].seq = dseq;
             ndup++;
@@ -850,7 +854,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         if (mrc != MDB_NOTFOUND)
             goto mdb_fail;
         mrc = 0;
-        if ((rc = rv_dedup_add(&st->dd, kbuf, k.mv_size, seq + 1)))
+        if ((rc = rv_dedup_add(&st->dd, kbuf, k.mv_size, kh, seq + 1)))
             goto fail_rc;
         seq++;
         {
@@ -913,7 +917,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
             series_key(key, pend[i].ev->country, pend[i].ev->violation, r,
                        rv_bin_start(pend[i].ev->time_ms, r));
             rc = RV_OK;
-            if (!bin_get(st, txn, key, &rc))
+            if (!(pend[i].bins[r] = bin_get(st, txn, key, &rc)))
                 goto fail_rc;
         }
     }
@@ -983,9 +987,14 @@ int rv_store_put_batch(struct rv_store *st, const struct rv_event *evs, size_t n
     if (rc == RV_OK) {
         /* Bins were loaded in the txn: these adds cannot fail. */
         for (size_t i = 0; i < npend; i++) {
-            int r = rollup_add(st, NULL, pend[i].ev, pend[i].src);
-            assert(r == RV_OK);
-            (void)r;
+            for (int r = 0; r < RV_RES_COUNT; r++) {
+                struct mbin *b = pend[i].bins[r];
+                bin_add(&b->b, pend[i].ev, pend[i].src);
+                if (!b->dirty) {
+                    b->dirty = true;
+                    st->ndirty++;
+                }
+            }
         }
         if (!st->manual_ckpt && rv_store_checkpoint_due(st)) {
             struct rv_errbuf ferr;
@@ -1197,7 +1206,7 @@ static int rebuild_from_log(struct rv_store *st, struct rv_errbuf *err)
             size_t sl = strlen(ev.source), il = strlen(ev.id);
             memcpy(key, ev.source, sl + 1);
             memcpy(key + sl + 1, ev.id, il);
-            rc = rv_dedup_add(&st->dd, key, sl + 1 + il, seq);
+            rc = rv_dedup_add(&st->dd, key, sl + 1 + il, rv_dedup_hash(key, sl + 1 + il), seq);
             nd++;
         }
         rv_event_release(&ev);
