@@ -227,6 +227,23 @@ static int64_t floor_div(int64_t a, int64_t b)
     return q;
 }
 
+/* floor_div(T, D) remembered for the last interval [lo, lo + D) asked:
+ * event times come in order, most in the bin of the one before. */
+struct fdcache {
+    bool ok;
+    int64_t q, lo;
+};
+
+static inline int64_t floor_div_c(struct fdcache *c, int64_t t, int64_t d)
+{
+    if (c->ok && (uint64_t)t - (uint64_t)c->lo < (uint64_t)d)
+        return c->q;
+    c->q = floor_div(t, d);
+    c->lo = c->q * d;
+    c->ok = true;
+    return c->q;
+}
+
 static uint64_t fnv1a(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -742,6 +759,7 @@ struct rv_agg_engine {
         int64_t bin;
         size_t slot, dslot, o;
     } bp[2];
+    struct fdcache fd_ev, fd_wm; /* bin of the event time, of the watermark */
 };
 
 static void unit_free(struct unit *u)
@@ -1561,7 +1579,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
  * or before it, in every unit. */
 static int advance(struct rv_agg_engine *e, int64_t now_ms)
 {
-    int64_t target = floor_div(now_ms - e->p.lateness_s * 1000, e->bin_ms);
+    int64_t target = floor_div_c(&e->fd_wm, now_ms - e->p.lateness_s * 1000, e->bin_ms);
     int rc;
 
     while (e->closed < target) {
@@ -1818,7 +1836,7 @@ static size_t signal_name(const struct rv_event_view *ev, char *buf)
 int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct rv_event_view *ev)
 {
     char sig[SIG_MAX];
-    int64_t bin = floor_div(ev->time_ms, e->bin_ms);
+    int64_t bin = floor_div_c(&e->fd_ev, ev->time_ms, e->bin_ms);
     uint16_t src;
     size_t sigl;
     struct unit *u;
