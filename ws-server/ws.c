@@ -423,7 +423,8 @@ static int copy_str(char *dst, size_t cap, const char *src, const char *field,
 
 static struct ws_alert *ring_at(struct rv_ws *ws, size_t i)
 {
-    return &ws->ring[(ws->ring_head + i) % ws->ring_cap];
+    size_t k = ws->ring_head + i; /* ring_head < ring_cap, i <= ring_n <= ring_cap */
+    return &ws->ring[k >= ws->ring_cap ? k - ws->ring_cap : k];
 }
 
 /* country|violation|admin1 into KEY (WS_KEY_MAX): admin1 whole up to
@@ -1072,22 +1073,37 @@ static struct ws_msg *next_cell(struct rv_ws *ws, struct ws_sess *s, size_t *fro
     return NULL;
 }
 
+/* What one writable callback sent, added to the counters once. */
+struct ws_tally {
+    unsigned alerts, cells, writes;
+};
+
+static void tally_add(struct rv_ws *ws, const struct ws_tally *t)
+{
+    if (t->alerts)
+        atomic_fetch_add_explicit(&ws->c_alerts_sent, t->alerts, memory_order_relaxed);
+    if (t->cells)
+        atomic_fetch_add_explicit(&ws->c_cells_sent, t->cells, memory_order_relaxed);
+    if (t->writes)
+        atomic_fetch_add_explicit(&ws->c_msg_writes, t->writes, memory_order_relaxed);
+}
+
 /* Next message for S after the control queue: the next matching alert
- * (or a resync), else the next dirty cell (latest state); counted as sent.
+ * (or a resync), else the next dirty cell (latest state); counted in T.
  * *owned as for next_alert; *cell_word: 0 at the start of a callback. */
 static struct ws_msg *next_msg(struct rv_ws *ws, struct ws_sess *s, struct ws_msg *owned,
-                               size_t *cell_word)
+                               size_t *cell_word, struct ws_tally *t)
 {
     struct ws_msg *m = next_alert(ws, s, owned);
 
     if (m) {
         if (m != owned || strncmp((const char *)m->buf + LWS_PRE, "{\"type\":\"resync\"", 16))
-            atomic_fetch_add_explicit(&ws->c_alerts_sent, 1, memory_order_relaxed);
+            t->alerts++;
         return m;
     }
     m = next_cell(ws, s, cell_word);
     if (m)
-        atomic_fetch_add_explicit(&ws->c_cells_sent, 1, memory_order_relaxed);
+        t->cells++;
     return m;
 }
 
@@ -1130,9 +1146,9 @@ static bool batch_add(struct rv_ws *ws, size_t *used, const struct ws_msg *m)
 /* Writes the batch as raw bytes: lws sends them as they are, and keeps
  * what the socket does not take in its own buffer, sent before anything
  * else on this connection (its pings and closes included). */
-static int batch_write(struct rv_ws *ws, struct ws_sess *s, size_t used)
+static int batch_write(struct rv_ws *ws, struct ws_sess *s, size_t used, struct ws_tally *t)
 {
-    atomic_fetch_add_explicit(&ws->c_msg_writes, 1, memory_order_relaxed);
+    t->writes++;
     return lws_write(s->wsi, ws->batch, used, LWS_WRITE_RAW) < (int)used ? -1 : 0;
 }
 
@@ -1194,11 +1210,13 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
             return -1;
         return sess_writable(ws, s);
     }
+    struct ws_tally t = {0, 0, 0};
     if (!sess_batchable(s)) {
-        m = next_msg(ws, s, &owned, &cell_word);
+        m = next_msg(ws, s, &owned, &cell_word, &t);
         if (!m)
             return 0;
-        atomic_fetch_add_explicit(&ws->c_msg_writes, 1, memory_order_relaxed);
+        t.writes++;
+        tally_add(ws, &t);
         rc = write_msg(s->wsi, m);
         ws_msg_free(&owned);
         if (rc)
@@ -1208,29 +1226,28 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
     /* every queued message that fits in WS_BATCH goes in one write: one
      * send (and a few TCP segments) for many messages, not one each */
     size_t used = 0;
-    bool sent = false;
-    while ((m = next_msg(ws, s, &owned, &cell_word))) {
-        sent = true;
+    while ((m = next_msg(ws, s, &owned, &cell_word, &t))) {
         if (batch_add(ws, &used, m)) {
             ws_msg_free(&owned);
             continue;
         }
         /* no room left: the batch goes, then this one, alone when it is
          * larger than a whole batch; the rest waits for the next writable */
-        rc = used ? batch_write(ws, s, used) : 0;
+        rc = used ? batch_write(ws, s, used, &t) : 0;
         used = 0;
         if (!rc && !batch_add(ws, &used, m)) {
-            atomic_fetch_add_explicit(&ws->c_msg_writes, 1, memory_order_relaxed);
+            t.writes++;
             rc = write_msg(s->wsi, m);
         }
         ws_msg_free(&owned);
-        if (rc)
-            return -1;
         break;
     }
-    if (used && batch_write(ws, s, used))
+    if (!rc && used)
+        rc = batch_write(ws, s, used, &t);
+    tally_add(ws, &t);
+    if (rc)
         return -1;
-    if (!sent)
+    if (!t.writes) /* nothing was there to send */
         return 0;
 more:
     if (sess_has_more(ws, s))
