@@ -376,6 +376,37 @@ static double poisson_surprise(struct lgcache *c, double x, double lam)
     return -lnp / log(10.0);
 }
 
+/* Whether poisson_surprise(X, LAM) is surely below T (LAM > 0, X > LAM),
+ * without its series: it is at most (lam - x ln lam + lgamma(x + 1)) /
+ * ln 10 (the series' sum is at least 1), and ln lam >= 1 - 1 / lam,
+ * lgamma(x + 1) <= lgamma(ceil(x) + 1) for x >= 1 and <= 0 below; a
+ * margin far above the rounding of either computation. False when
+ * unsure. */
+static bool poisson_below(struct lgcache *c, double x, double lam, double t)
+{
+    double lg, lnlo, ub, mag;
+    int sg;
+
+    if (x < 1) {
+        lg = 0;
+    } else if (x < LG_CACHE - 1) {
+        int k = (int)x; /* ceil(x), without a call */
+        if ((double)k != x)
+            k++;
+        if (!c->ok[k]) {
+            c->v[k] = lgamma_r(k + 1.0, &sg);
+            c->ok[k] = true;
+        }
+        lg = c->v[k];
+    } else {
+        lg = lgamma_r(ceil(x) + 1.0, &sg);
+    }
+    lnlo = 1.0 - 1.0 / lam;
+    ub = (lam - x * lnlo + lg) / 2.302585092994046;
+    mag = 1.0 + lam + x * (fabs(lnlo) + lam) + fabs(lg);
+    return ub + 1e-9 * mag < t;
+}
+
 /* ------------------------------------------------------------- baseline */
 
 /* Seasonal ring (same slot of the week over the past weeks) and, for the
@@ -673,6 +704,7 @@ struct evid {
 };
 
 #define OPEN_IN 3 /* open bins held in the unit (nopen is 2 by default) */
+#define PEND_MAX 4 /* Poisson scores a quiet unit may owe */
 
 /* Laid out in the order of use, on 64-byte lines: a closing reads the
  * first three lines, an event those and the fourth; evidence and what
@@ -689,15 +721,19 @@ struct unit {
     int down;            /* consecutive closed bins below the hold line */
     int ntop;
     int nseen;
-    size_t nprobes;
+    uint32_t nprobes;
+    uint32_t npend;      /* Poisson scores of pend not yet in cscore and score */
     double cusum;
-    double cscore;       /* counted score of the newest evaluation */
+    double cscore;       /* counted score of the newest evaluation (see npend) */
     double score;
     struct cbin *open;   /* nopen: open_in, or allocated when more */
     struct season s;     /* counted series (records in the arenas when counted) */
     int64_t bl_bin;      /* baseline cache: bin (INT64_MIN: none) */
     double bl_base, bl_spread;
     double ps_x, ps_lam, ps_v;
+    struct pend {
+        double x, lam;
+    } pend[PEND_MAX];
     /* every event */
     int64_t cell_bin;    /* newest bin with data */
     double cell_x;
@@ -1233,13 +1269,17 @@ static inline bool counted_baseline(struct rv_agg_engine *e, struct unit *u, int
     return u->bl_ok;
 }
 
-static inline double counted_score(struct rv_agg_engine *e, struct unit *u, double x,
-                                   double base, double spread)
+/* The Poisson mean a count is scored against. */
+static inline double counted_lam(const struct rv_agg_engine *e, double base, double spread)
 {
     double lam = base + e->p.spread_k * spread;
 
-    if (lam < e->p.lambda_min)
-        lam = e->p.lambda_min;
+    return lam < e->p.lambda_min ? e->p.lambda_min : lam;
+}
+
+/* Poisson score of count X against LAM, remembered for the last pair. */
+static inline double ps_of(struct rv_agg_engine *e, struct unit *u, double x, double lam)
+{
     if (!(x > lam))
         return 0.0; /* as poisson_surprise */
     /* the closing of a bin asks again what its last event asked */
@@ -1251,6 +1291,36 @@ static inline double counted_score(struct rv_agg_engine *e, struct unit *u, doub
     u->ps_ok = true;
     return u->ps_v;
 }
+
+static inline double counted_score(struct rv_agg_engine *e, struct unit *u, double x,
+                                   double base, double spread)
+{
+    return ps_of(e, u, x, counted_lam(e, base, spread));
+}
+
+/* A quiet unit (level 0, no probe, counted score below watch, score equal
+ * to it) may owe the Poisson scores of its last closing and early looks
+ * while each is surely below watch: they can raise nothing, and the next
+ * closing replaces them. cscore holds the rest; the scores are folded in,
+ * in their order, as evaluate() would have, before anything reads them. */
+static void cscore_settle(struct rv_agg_engine *e, struct unit *u)
+{
+    double c = u->cscore;
+
+    for (uint32_t i = 0; i < u->npend; i++) {
+        double ps = ps_of(e, u, u->pend[i].x, u->pend[i].lam);
+        if (ps > c)
+            c = ps;
+    }
+    u->cscore = c;
+    u->score = c;
+    u->npend = 0;
+}
+
+/* The early look of an event at count X of an open bin against the
+ * baseline (BASE, SPREAD): what add_event and apply_late do with it. */
+static int early_look(struct rv_agg_engine *e, struct unit *u, int64_t bin, double x, double base,
+                      double spread);
 
 /* Keeps the TOP_MAX heaviest events (ties: older seq first). */
 static void evidence_add(struct unit *u, double w, uint64_t seq, const struct rv_event_view *ev)
@@ -1423,9 +1493,13 @@ static int level_of(const struct rv_agg_engine *e, double score)
 /* evaluate() past its quiet case. */
 static int evaluate_full(struct rv_agg_engine *e, struct unit *u, int64_t bin, bool closing)
 {
-    double best = u->cscore, score;
+    double best, score;
     bool country_probe = false;
     int n, cap, target, hold;
+
+    if (u->npend > 0)
+        cscore_settle(e, u);
+    best = u->cscore;
 
     for (size_t i = 0; i < u->nprobes; i++) {
         if (u->probes[i].score > best)
@@ -1519,6 +1593,7 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
              * winsorising cap is positive). The same state as the long
              * way, without the baseline. */
             u->cscore = 0;
+            u->npend = 0;
             season_learn(&u->s, &e->sk, slot, dslot, x, x, true);
         } else if (counted_baseline(e, u, bin, &base, &spread)) {
             double floor = base > e->p.lambda_min ? base : e->p.lambda_min;
@@ -1534,14 +1609,27 @@ static int close_unit_bin(struct rv_agg_engine *e, struct unit *u, int64_t bin)
             if (u->cusum < 0)
                 u->cusum = 0;
             double cs = u->cusum / e->p.cusum_h * e->p.threshold[2];
-            double ps = counted_score(e, u, x, base, spread);
-            u->cscore = ps > cs ? ps : cs;
+            double lam = counted_lam(e, base, spread), tw = e->p.threshold[1];
+            u->npend = 0;
+            if (x > lam && u->level == 0 && u->nprobes == 0 && cs < tw &&
+                poisson_below(&e->lgc, x, lam, tw)) {
+                /* owed (cscore_settle): the quiet evaluation below
+                 * takes the unit as it is, below watch */
+                u->cscore = cs;
+                u->pend[0].x = x;
+                u->pend[0].lam = lam;
+                u->npend = 1;
+            } else {
+                double ps = ps_of(e, u, x, lam);
+                u->cscore = ps > cs ? ps : cs;
+            }
             /* winsorise what the EWMA learns so that a burst does not
              * become the new normal at once */
             double cap = base + 3 * sd;
             season_learn(&u->s, &e->sk, slot, dslot, x, x > cap ? cap : x, true);
         } else {
             u->cscore = 0;
+            u->npend = 0;
             season_learn(&u->s, &e->sk, slot, dslot, x, x, true);
         }
         u->bl_bin = INT64_MIN;
@@ -1665,6 +1753,8 @@ static int apply_late(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
     size_t weeks = (size_t)e->p.weeks;
     double base, spread, w;
 
+    if (u->npend > 0)
+        cscore_settle(e, u);
     if (ev->kind == RV_KIND_PROBE && ev->has_value) {
         struct probe *pr = unit_probe(e, u, src);
         if (pr == NULL)
@@ -1710,17 +1800,38 @@ static int apply_late(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
         ok = counted_baseline(e, u, bin, &base, &spread);
     }
     u->bl_bin = INT64_MIN;
-    if (ok) {
-        double ps = counted_score(e, u, x, base, spread);
-        if (ps > u->cscore) {
-            double keep = u->cscore;
-            u->cscore = ps;
-            int rc = evaluate(e, u, bin, false);
-            u->cscore = keep > ps ? keep : ps;
-            return rc;
-        }
-    }
+    if (ok)
+        return early_look(e, u, bin, x, base, spread);
     return 0;
+}
+
+static int early_look(struct rv_agg_engine *e, struct unit *u, int64_t bin, double x, double base,
+                      double spread)
+{
+    double lam = counted_lam(e, base, spread), tw = e->p.threshold[1];
+
+    if (!(x > lam))
+        return RV_OK; /* a score of 0: nothing to raise */
+    if (u->level == 0 && u->nprobes == 0 && u->cscore < tw &&
+        (u->npend > 0 || u->score == u->cscore) && u->npend < PEND_MAX &&
+        poisson_below(&e->lgc, x, lam, tw)) {
+        /* below watch: evaluate() would only set the score */
+        u->pend[u->npend].x = x;
+        u->pend[u->npend].lam = lam;
+        u->npend++;
+        return RV_OK;
+    }
+    if (u->npend > 0)
+        cscore_settle(e, u);
+    double ps = ps_of(e, u, x, lam);
+    if (ps > u->cscore) {
+        double keep = u->cscore;
+        u->cscore = ps;
+        int rc = evaluate(e, u, bin, false);
+        u->cscore = keep > ps ? keep : ps;
+        return rc;
+    }
+    return RV_OK;
 }
 
 static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
@@ -1779,16 +1890,8 @@ static int add_event(struct rv_agg_engine *e, struct unit *u, uint64_t seq,
     /* an early look at the open bin: a partial count that is already
      * surprising can only grow */
     double base, spread;
-    if (counted_baseline(e, u, bin, &base, &spread)) {
-        double ps = counted_score(e, u, cb->x, base, spread);
-        if (ps > u->cscore) {
-            double keep = u->cscore;
-            u->cscore = ps;
-            int rc = evaluate(e, u, bin, false);
-            u->cscore = keep > ps ? keep : ps;
-            return rc;
-        }
-    }
+    if (counted_baseline(e, u, bin, &base, &spread))
+        return early_look(e, u, bin, cb->x, base, spread);
     return RV_OK;
 }
 
@@ -1978,6 +2081,8 @@ int rv_agg_engine_cells(struct rv_agg_engine *e,
         if (!u->cell_dirty || u->admin1 != NULL || u->cell_bin == INT64_MIN)
             continue;
         u->cell_dirty = false;
+        if (u->npend > 0)
+            cscore_settle(e, u);
         if (!counted_baseline(e, u, u->cell_bin, &base, &spread))
             base = 0;
         for (int k = 0; k < u->nseen; k++)
