@@ -207,7 +207,7 @@ int main(int argc, char **argv)
         if (rv_cfg_int(sec, "store", "rollup_flush_ms", 1000, 10, 60000, &v, &err))
             goto cfg_err;
         so.rollup_flush_ms = (unsigned)v;
-        if (rv_cfg_int(sec, "store", "dedup_flush_keys", 524288, 1000, 1 << 26, &v, &err))
+        if (rv_cfg_int(sec, "store", "dedup_flush_keys", 524288, 1000, 1 << 24, &v, &err))
             goto cfg_err;
         so.dedup_flush_keys = (size_t)v;
     }
