@@ -1671,18 +1671,18 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
     int rc;
 
     while (e->closed < target) {
-        const struct binpos *bp = binpos(e, e->closed), *np = binpos(e, e->closed + 1);
+        const struct binpos *bp = binpos(e, e->closed);
         size_t n = e->nunits;
-        /* the records of this bin and of the next one (the events to
-         * come are mostly for it) of unit i sit at index i of each
-         * slot: last read a week (a day) ago, asked for a few units on,
-         * a few at a time rather than all at once */
-        const unsigned char *rs = NULL, *rd = NULL, *ns = NULL, *nd = NULL;
-        if (e->arena_cap > 0) {
-            rs = e->arena_slot + bp->slot * e->arena_cap * e->srec;
-            rd = e->arena_day + bp->dslot * e->arena_cap * sizeof(struct sday);
-            ns = e->arena_slot + np->slot * e->arena_cap * e->srec;
-            nd = e->arena_day + np->dslot * e->arena_cap * sizeof(struct sday);
+        /* The records of this bin and of the next two (the events to
+         * come are for the next one, and for the one after once its time
+         * has come, before the next closing) of unit i sit at index i of
+         * their slot: last read a week (a day) ago, asked for a few units
+         * on, a few at a time rather than all at once. */
+        const unsigned char *rs[3] = {NULL, NULL, NULL}, *rd[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < 3 && e->arena_cap > 0; k++) {
+            rs[k] = e->arena_slot + mod_of(e->closed + k, e->slots) * e->arena_cap * e->srec;
+            rd[k] = e->arena_day +
+                    mod_of(e->closed + k, e->dslots) * e->arena_cap * sizeof(struct sday);
         }
         for (size_t i = 0; i < n; i++) {
             /* what the closings a few units on will read, asked for now:
@@ -1691,10 +1691,10 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
             if (i + 8 < n)
                 __builtin_prefetch(e->units[i + 8]);
             if (i + 8 < n && e->arena_cap > 0) {
-                __builtin_prefetch(rs + (i + 8) * e->srec);
-                __builtin_prefetch(rd + (i + 8) * sizeof(struct sday));
-                __builtin_prefetch(ns + (i + 8) * e->srec);
-                __builtin_prefetch(nd + (i + 8) * sizeof(struct sday));
+                for (int k = 0; k < 3; k++) {
+                    __builtin_prefetch(rs[k] + (i + 8) * e->srec);
+                    __builtin_prefetch(rd[k] + (i + 8) * sizeof(struct sday));
+                }
             }
             if (i + 4 < n)
                 __builtin_prefetch(e->units[i + 4]->open + bp->o);
