@@ -796,6 +796,7 @@ struct rv_agg_engine {
         size_t slot, dslot, o;
     } bp[2];
     struct fdcache fd_ev, fd_wm; /* bin of the event time, of the watermark */
+    size_t pf_step;      /* records prefetched for one unit in pf_step */
 };
 
 static void unit_free(struct unit *u)
@@ -841,6 +842,10 @@ int rv_agg_engine_new(const struct rv_agg_params *p, uint64_t last_alert_seq,
     e->log_ck = log(p->cusum_k);
     e->srec = srec_size((size_t)p->weeks);
     e->hold_div = 1.0 - p->hysteresis;
+    /* two records of either arena (at most 2 x 32 and 2 x 24 bytes)
+     * still put one in every 64-byte line: prefetched for every other
+     * unit */
+    e->pf_step = 2 * e->srec <= 64 ? 2 : 1;
     seasonk_init(&e->sk, &e->p);
     e->bp[0].bin = 1; /* matches no bin of its parity: filled below */
     e->bp[1].bin = 0;
@@ -1690,7 +1695,7 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
              * next */
             if (i + 8 < n)
                 __builtin_prefetch(e->units[i + 8]);
-            if (i + 8 < n && e->arena_cap > 0) {
+            if (i % e->pf_step == 0 && i + 8 < n && e->arena_cap > 0) {
                 for (int k = 0; k < 3; k++) {
                     __builtin_prefetch(rs[k] + (i + 8) * e->srec);
                     __builtin_prefetch(rd[k] + (i + 8) * sizeof(struct sday));
