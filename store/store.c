@@ -729,9 +729,17 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
     if (meta_get_u64(txn, st->db_meta, "rollup_seq", &st->rollup_seq) != 0)
         st->rollup_seq = 0;
     /* a new store has dedup_seq 0; one written before the dedup checkpoint
-     * existed has none, and every key in `events` */
-    if (meta_get_u64(txn, st->db_meta, "dedup_seq", &st->dedup_seq) != 0)
+     * existed has none, and every key in `events`: record that now, in this
+     * txn, or a crash before the first checkpoint would leave the keys of
+     * the events accepted meanwhile in no checkpoint and no rebuild */
+    if (meta_get_u64(txn, st->db_meta, "dedup_seq", &st->dedup_seq) != 0) {
         st->dedup_seq = atomic_load(&st->last_seq);
+        if (!st->opts.read_only && !st->opts.meta_only &&
+            (mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", st->dedup_seq))) {
+            rc = map_err(mrc, err, "write meta");
+            goto fail;
+        }
+    }
     if ((mrc = src_load_next(st, txn))) {
         rc = map_err(mrc, err, "read sources");
         goto fail;
