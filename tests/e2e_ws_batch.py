@@ -110,8 +110,17 @@ def masked(payload, opcode=1):
 class RawClient:
     """A WebSocket client on a plain socket that sees every frame as sent."""
 
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, rcvbuf=0, mss=0):
+        if rcvbuf or mss:  # a slow reader: set before connecting, so the window is small
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if rcvbuf:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            if mss:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+            self.sock.settimeout(10)
+            self.sock.connect(("127.0.0.1", port))
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                            f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -317,6 +326,34 @@ async def t_tls():
         s.close()
 
 
+def t_slow_reader():
+    """A reader with a 4 KiB receive buffer and 1400-byte segments: the
+    server's writes are often partial. A burst of 2000 alerts (many batches,
+    with a message held over at each batch boundary) must all arrive, in
+    order, without the connection being closed (one lws_write per writable
+    callback: a second one behind a partial write used to read as a failure
+    and close the connection after ~120 alerts)."""
+    s = Server("slow")
+    try:
+        c = RawClient(s.port, rcvbuf=4096, mss=1400)
+        c.send_json({"type": "subscribe"})
+        snap, _ = c.message(time.monotonic() + 10)
+        eq(snap.get("type"), "snapshot", "slow reader: first message")
+        s.cmd("burst 2000 300")
+        time.sleep(1.5)  # the server fills the small window and lws buffers the rest
+        seqs = []
+        deadline = time.monotonic() + 60
+        while len(seqs) < 2000:
+            m, _ = c.message(deadline)
+            if m.get("type") == "alert":
+                seqs.append(m["seq"])
+        eq(seqs, list(range(seqs[0], seqs[0] + 2000)), "slow reader: 2000 alerts in seq order")
+        check(not c.bad, f"slow reader: frames {c.bad[:3]}")
+        c.close()
+    finally:
+        s.close()
+
+
 def main():
     signal.alarm(240)
     if not os.access(HARNESS, os.X_OK):
@@ -335,6 +372,14 @@ def main():
                     traceback.print_exc()
                     FAILS.append(f"{name}: {e!r}")
                 print(f"{name}: {time.monotonic() - t0:.1f} s", flush=True)
+        t0 = time.monotonic()
+        try:
+            t_slow_reader()
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            FAILS.append(f"t_slow_reader: {e!r}")
+        print(f"t_slow_reader: {time.monotonic() - t0:.1f} s", flush=True)
         t0 = time.monotonic()
         try:
             asyncio.run(t_tls())

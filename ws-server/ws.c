@@ -799,6 +799,7 @@ static void sess_free(struct ws_sess *s)
 {
     snap_unref(&s->shared);
     ws_msg_free(&s->out);
+    ws_msg_free(&s->held);
     for (int i = 0; i < s->ctl_n; i++)
         ws_msg_free(&s->ctl[i]);
     s->ctl_n = 0;
@@ -937,7 +938,7 @@ static bool sess_has_more(struct rv_ws *ws, const struct ws_sess *s)
 {
     if (s->closing)
         return true;
-    return s->out.buf || s->shared || s->ctl_n || s->snap_pending ||
+    return s->out.buf || s->held.buf || s->shared || s->ctl_n || s->snap_pending ||
            (s->subscribed && (s->chunk || s->cursor < ws->last || s->n_dirty));
 }
 
@@ -1177,6 +1178,16 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
             ws_msg_free(&s->out);
         goto more;
     }
+    if (s->held.buf) {
+        /* already taken from the queue (it did not fit behind a batch): it
+         * goes before anything queued after it, alone, as the one write of
+         * this callback */
+        rc = write_msg(s->wsi, &s->held);
+        ws_msg_free(&s->held);
+        if (rc)
+            return -1;
+        goto more;
+    }
     if (s->shared) {
         /* a shared body must stay intact: each fragment goes through scratch */
         size_t rem = s->shared->len - s->sh_off, n = rem > WS_FRAG ? WS_FRAG : rem;
@@ -1231,13 +1242,22 @@ static int sess_writable(struct rv_ws *ws, struct ws_sess *s)
             ws_msg_free(&owned);
             continue;
         }
-        /* no room left: the batch goes, then this one, alone when it is
-         * larger than a whole batch; the rest waits for the next writable */
-        rc = used ? batch_write(ws, s, used, &t) : 0;
-        used = 0;
-        if (!rc && !batch_add(ws, &used, m)) {
+        /* No room left. One lws_write per writable callback: behind a
+         * partial write lws only drains what it kept and reports 0 for a
+         * second one. So the batch goes now and this message, already
+         * taken from the queue, is held for the next writable; one larger
+         * than a whole batch, with nothing before it, goes alone now. */
+        if (!used) {
             t.writes++;
             rc = write_msg(s->wsi, m);
+        } else if (m == &owned) {
+            s->held = owned; /* ours already: moved */
+            owned = (struct ws_msg){0};
+        } else if ((s->held.buf = malloc(LWS_PRE + m->len))) {
+            memcpy(s->held.buf + LWS_PRE, m->buf + LWS_PRE, m->len);
+            s->held.len = m->len;
+        } else {
+            rc = -1; /* out of memory: drop the connection, the client resumes with since */
         }
         ws_msg_free(&owned);
         break;

@@ -112,6 +112,8 @@ struct ws_sess {
     uint64_t hint;               /* absolute ring index of the entry after cursor (a guess) */
     uint8_t countries[(WS_NCOUNTRY + 7) / 8];
     struct ws_msg out;           /* large message being sent in fragments */
+    struct ws_msg held;          /* taken from the queue but left out of a full batch:
+                                    the first thing written at the next writable */
     size_t out_off;
     struct ws_snap *shared;      /* shared snapshot body sent after out (a reference) */
     size_t sh_off;
