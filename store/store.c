@@ -38,6 +38,8 @@
 #define BIN_VAL_MAX (26 + 2 * RV_STORE_MAX_SOURCES_PER_BIN + 32)
 #define LOG_HDR 8 /* ingest_ms before the encoded event */
 #define BIN_CACHE_MAX 262144 /* clean bins kept in memory after a checkpoint (~40 MiB) */
+#define DD_SLICE_MIN 4096      /* frozen dedup keys written with an event commit, at least */
+#define DD_SLICE_IDLE 8192     /* ... by a checkpoint of its own (idle, or time-due) */
 
 /* One in-memory bin (writer thread only). */
 struct mbin {
@@ -70,7 +72,13 @@ struct rv_store {
     struct mbin **bins; /* hash table of bins touched since the checkpoint */
     size_t nbuckets, nbins, ndirty;
     uint64_t rollup_seq;      /* log seq covered by the checkpoint in `series` */
-    struct rv_dedup dd;       /* (source, id) -> seq committed since the dedup checkpoint */
+    struct rv_dedup dd;       /* (source, id) -> seq of the events after ddf_seq (or dedup_seq) */
+    struct rv_dedup ddf;      /* frozen: the keys being written to `events` in slices */
+    uint32_t *ddf_keys;       /* their arena offsets in key order */
+    size_t ddf_next;          /* ddf_keys[0 .. ddf_next) are in `events` (committed) */
+    uint64_t ddf_seq;         /* ddf holds the keys of the events in (dedup_seq, ddf_seq] */
+    pthread_t sort_thr;       /* sorts ddf_keys off the writer thread (~0.4 s for 512k keys) */
+    bool sort_running;        /* sort_thr to be joined; ddf_keys not ready before */
     uint64_t dedup_seq;       /* log seq covered by the keys in `events` */
     bool manual_ckpt;         /* put_batch leaves checkpoints to the caller */
     uint64_t last_flush_ns;
@@ -572,6 +580,7 @@ static int open_dbs(struct rv_store *st, MDB_txn *txn, unsigned flags)
 }
 
 static int rebuild_from_log(struct rv_store *st, struct rv_errbuf *err);
+static void ddf_wait(struct rv_store *st);
 static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err);
 
 int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_store **out,
@@ -773,7 +782,7 @@ void rv_store_close(struct rv_store **stp)
     struct rv_store *st = stp ? *stp : NULL;
     if (!st)
         return;
-    if (!st->opts.read_only && !st->opts.meta_only && (st->ndirty || st->dd.n)) {
+    if (!st->opts.read_only && !st->opts.meta_only && (st->ndirty || st->dd.n || st->ddf.n)) {
         struct rv_errbuf err;
         if (flush_ex(st, true, &err))
             rv_log_warn("store", "final checkpoint failed reason=\"%s\" (rebuilt at next open)",
@@ -781,7 +790,10 @@ void rv_store_close(struct rv_store **stp)
     }
     bins_clear(st);
     free(st->bins);
+    ddf_wait(st);
     rv_dedup_free(&st->dd);
+    rv_dedup_free(&st->ddf);
+    free(st->ddf_keys);
     src_reset(st);
     free(st->enc);
     mdb_env_close(st->env);
@@ -807,6 +819,95 @@ static int ensure_enc(struct rv_store *st, size_t need)
     return RV_OK;
 }
 
+/* Writes the frozen keys ddf_keys[ddf_next .. END) to `events` in TXN, in
+ * key order through one cursor (consecutive keys: few leaf pages). */
+static int frozen_put(struct rv_store *st, MDB_txn *txn, size_t end)
+{
+    MDB_cursor *c;
+    int mrc;
+
+    if (end <= st->ddf_next)
+        return 0;
+    if ((mrc = mdb_cursor_open(txn, st->db_events, &c)))
+        return mrc;
+    for (size_t i = st->ddf_next; i < end && !mrc; i++) {
+        unsigned char sb[8];
+        uint64_t sq;
+        size_t kl;
+        const unsigned char *kp = rv_dedup_rec(&st->ddf, st->ddf_keys[i], &kl, &sq);
+        MDB_val k = {kl, (void *)kp}, v = {8, sb};
+        be64(sb, sq);
+        mrc = mdb_cursor_put(c, &k, &v, 0);
+    }
+    mdb_cursor_close(c);
+    return mrc;
+}
+
+/* After a commit that wrote the frozen keys up to END. */
+static void frozen_done(struct rv_store *st, size_t end)
+{
+    st->ddf_next = end;
+    if (st->ddf.n && end >= st->ddf.n) {
+        st->dedup_seq = st->ddf_seq;
+        rv_dedup_clear(&st->ddf);
+        free(st->ddf_keys);
+        st->ddf_keys = NULL;
+        st->ddf_next = 0;
+    }
+}
+
+/* The sort of a frozen set, on its own thread: the frozen set is only read
+ * meanwhile (lookups by the writer), and ddf_keys only written by it. */
+static void *sort_main(void *arg)
+{
+    struct rv_store *st = arg;
+    rv_dedup_sorted(&st->ddf, st->ddf_keys);
+    return NULL;
+}
+
+/* Waits for the frozen set's sort (if any). */
+static void ddf_wait(struct rv_store *st)
+{
+    if (st->sort_running) {
+        pthread_join(st->sort_thr, NULL);
+        st->sort_running = false;
+    }
+}
+
+/* True when the frozen keys are sorted (joins a finished sort). */
+static bool ddf_ready(struct rv_store *st)
+{
+    if (st->sort_running && pthread_tryjoin_np(st->sort_thr, NULL) == 0)
+        st->sort_running = false;
+    return !st->sort_running;
+}
+
+/* Freezes the active keys to be sorted (on a thread of its own) and then
+ * written in slices; the active set starts empty. Only when nothing is
+ * frozen. */
+static int dedup_freeze(struct rv_store *st)
+{
+    uint32_t *keys;
+    struct rv_dedup tmp;
+
+    if (st->ddf.n || !st->dd.n)
+        return RV_OK;
+    if (!(keys = malloc(st->dd.n * sizeof(*keys))))
+        return RV_ENOMEM;
+    tmp = st->ddf; /* empty, its memory reused */
+    st->ddf = st->dd;
+    st->dd = tmp;
+    free(st->ddf_keys);
+    st->ddf_keys = keys;
+    st->ddf_next = 0;
+    st->ddf_seq = atomic_load(&st->last_seq);
+    if (pthread_create(&st->sort_thr, NULL, sort_main, st) == 0)
+        st->sort_running = true;
+    else
+        rv_dedup_sorted(&st->ddf, keys); /* no thread: here */
+    return RV_OK;
+}
+
 /* An accepted event waiting for its rollup after commit, with its three
  * bins (loaded in the txn; nodes are never moved or freed before the
  * post-commit add). */
@@ -828,7 +929,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     int mrc = 0, rc;
     bool src_added = false;
     uint16_t next_src_save = st->next_src;
-    size_t dd_mark = st->dd.len;
+    size_t dd_mark = st->dd.len, f_end = st->ddf_next;
 
     if ((rc = wr_begin(st, &txn, err)))
         return rc;
@@ -846,7 +947,8 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
          * the older ones in `events` */
         uint64_t dseq;
         uint32_t kh = rv_dedup_hash(kbuf, k.mv_size);
-        if (rv_dedup_find(&st->dd, kbuf, k.mv_size, kh, &dseq)) {
+        if (rv_dedup_find(&st->dd, kbuf, k.mv_size, kh, &dseq) ||
+            rv_dedup_find(&st->ddf, kbuf, k.mv_size, kh, &dseq)) {
             res[i].outcome = RV_OUT_DUPLICATE;
             res[i].seq = dseq;
             ndup++;
@@ -917,6 +1019,17 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         if ((mrc = mdb_put(txn, st->db_alerts, &k, &v, MDB_APPEND)))
             goto mdb_fail;
     }
+    /* A slice of the frozen dedup keys rides along (twice as many as the
+     * new events, so the frozen set drains before the next one is due):
+     * no pause of its own, no extra fsync. */
+    if (np && st->ddf.n > st->ddf_next && ddf_ready(st)) {
+        size_t k = np * 2 < DD_SLICE_MIN ? DD_SLICE_MIN : np * 2;
+        f_end = st->ddf_next + k < st->ddf.n ? st->ddf_next + k : st->ddf.n;
+        if ((mrc = frozen_put(st, txn, f_end)))
+            goto mdb_fail;
+        if (f_end == st->ddf.n && (mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", st->ddf_seq)))
+            goto mdb_fail;
+    }
     /* Load (not yet change) every bin the accepted events touch, inside
      * this txn, so that after commit the in-memory update cannot fail. */
     for (size_t i = 0; i < np; i++) {
@@ -945,6 +1058,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     }
     atomic_store(&st->last_seq, seq);
     atomic_store(&st->last_alert_seq, aseq);
+    frozen_done(st, f_end);
     atomic_fetch_add(&st->st_commits, 1);
     atomic_fetch_add(&st->st_accepted, np);
     atomic_fetch_add(&st->st_dup, ndup);
@@ -1020,7 +1134,7 @@ static int mbin_cmp(const void *a, const void *b)
                   SERIES_KEY_LEN);
 }
 
-static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
+static int do_flush(struct rv_store *st, bool force, struct rv_errbuf *err)
 {
     MDB_txn *txn;
     MDB_cursor *c = NULL;
@@ -1040,7 +1154,20 @@ static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
                 dirty[nd++] = b;
     if (nd)
         qsort(dirty, nd, sizeof(*dirty), mbin_cmp);
-    if (dedup && st->dd.n) {
+    size_t f_end = st->ddf_next;
+    uint64_t new_dseq = st->dedup_seq;
+    if (force)
+        ddf_wait(st);
+    if (st->ddf.n > st->ddf_next && ddf_ready(st)) {
+        f_end = force ? st->ddf.n
+                      : (st->ddf_next + DD_SLICE_IDLE < st->ddf.n ? st->ddf_next + DD_SLICE_IDLE
+                                                                 : st->ddf.n);
+        if (f_end == st->ddf.n)
+            new_dseq = st->ddf_seq;
+    }
+    if (force)
+        new_dseq = seq;
+    if (force && st->dd.n) {
         if (!(keys = malloc(st->dd.n * sizeof(*keys)))) {
             free(dirty);
             return rv_err_set(err, RV_ENOMEM, "store: out of memory");
@@ -1065,7 +1192,9 @@ static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
     c = NULL;
     if ((mrc = meta_put_u64(txn, st->db_meta, "rollup_seq", seq)))
         goto fail;
-    if (dedup) {
+    if ((mrc = frozen_put(st, txn, f_end)))
+        goto fail;
+    {
         /* in key order through one cursor: each leaf page written once */
         if (keys) {
             if ((mrc = mdb_cursor_open(txn, st->db_events, &c)))
@@ -1083,7 +1212,8 @@ static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
             mdb_cursor_close(c);
             c = NULL;
         }
-        if ((mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", seq)))
+        if (new_dseq != st->dedup_seq &&
+            (mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", new_dseq)))
             goto fail;
     }
     free(dirty);
@@ -1091,10 +1221,10 @@ static int do_flush(struct rv_store *st, bool dedup, struct rv_errbuf *err)
     if ((mrc = mdb_txn_commit(txn)))
         return mrc == MDB_MAP_FULL ? MDB_MAP_FULL : commit_err(st, mrc, err);
     st->rollup_seq = seq;
-    if (dedup) {
-        st->dedup_seq = seq;
+    frozen_done(st, f_end);
+    if (force)
         rv_dedup_clear(&st->dd);
-    }
+    st->dedup_seq = new_dseq;
     return RV_OK;
 fail:
     free(dirty);
@@ -1114,7 +1244,8 @@ bool rv_store_checkpoint_due(struct rv_store *st)
 {
     if (st->opts.read_only || st->opts.meta_only)
         return false;
-    return st->ndirty >= st->opts.rollup_flush_bins || st->dd.n >= st->opts.dedup_flush_keys ||
+    return st->ndirty >= st->opts.rollup_flush_bins ||
+           (st->ddf.n == 0 && st->dd.n >= st->opts.dedup_flush_keys) ||
            (st->opts.rollup_flush_ms &&
             rv_mono_ns() - st->last_flush_ns >= (uint64_t)st->opts.rollup_flush_ms * 1000000u);
 }
@@ -1124,9 +1255,11 @@ void rv_store_manual_checkpoints(struct rv_store *st, bool manual)
     st->manual_ckpt = manual;
 }
 
-/* Rollups always; the dedup keys when FORCE_DEDUP or when enough have
- * gathered (each checkpoint of them rewrites the leaf pages they fall in,
- * so they are written in big sorted runs, not every second). */
+/* Rollups always. Dedup keys: once dedup_flush_keys have gathered they are
+ * frozen (sorted) and written in slices, with the event commits that follow
+ * and with idle checkpoints, so no commit waits for all of them (each
+ * leaf page of `events` is still written once a generation). FORCE_DEDUP
+ * (close, retention) writes every key now. */
 static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err)
 {
     int rc;
@@ -1136,12 +1269,14 @@ static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err
     if (st->opts.read_only || st->opts.meta_only)
         return RV_OK;
     st->last_flush_ns = rv_mono_ns();
-    dedup = st->dd.n >= st->opts.dedup_flush_keys ||
+    if (!force_dedup && st->dd.n >= st->opts.dedup_flush_keys && dedup_freeze(st))
+        rv_log_warn("store", "out of memory sorting dedup keys (kept in memory, retried)");
+    dedup = (st->ddf.n > st->ddf_next && ddf_ready(st)) ||
             (force_dedup && st->dedup_seq != atomic_load(&st->last_seq));
     if (!dedup && st->ndirty == 0 && st->rollup_seq == atomic_load(&st->last_seq))
         return RV_OK;
     for (;;) {
-        rc = do_flush(st, dedup, err);
+        rc = do_flush(st, force_dedup, err);
         if (rc != MDB_MAP_FULL)
             break;
         if ((rc = grow_map(st, err)))

@@ -15,11 +15,13 @@
  * opts.rollup_flush_ms or when opts.rollup_flush_bins bins are dirty; on
  * open, bins are rebuilt from `log` past the checkpoint. So a crash loses
  * nothing and readers see rollups at most one flush interval old.
- * The dedup keys of new events are kept in memory the same way and written
- * to `events` in key order when opts.dedup_flush_keys have gathered (meta
- * "dedup_seq" is the seq they cover); the durable commit of an event writes
- * only its `log` record (appended) and cursors: random partner ids would
- * otherwise dirty one `events` leaf page per event.
+ * The dedup keys of new events are kept in memory the same way; when
+ * opts.dedup_flush_keys have gathered they are frozen, sorted on a thread of
+ * their own and written to `events` in key order in slices with the next
+ * commits (meta "dedup_seq" is the seq they cover); the durable commit of
+ * an event writes its `log` record (appended), cursors and at most a slice
+ * of consecutive keys: random partner ids would otherwise dirty one
+ * `events` leaf page per event.
  *
  * Threads: the write calls (rv_store_put_batch, _flush, _retention,
  * _meta_put) must come from one thread at a time (the writer);
@@ -50,8 +52,9 @@ struct rv_store_opts {
     size_t map_size_max;        /* growth stops here: RV_EFULL (default 1 TiB) */
     unsigned rollup_flush_ms;   /* checkpoint interval (default 1000) */
     size_t rollup_flush_bins;   /* checkpoint when this many bins are dirty (default 65536) */
-    size_t dedup_flush_keys;    /* write the dedup keys to `events` when this many are in memory
-                                   (default 524288, ~30 MiB), and at close and retention */
+    size_t dedup_flush_keys;    /* freeze the dedup keys for writing to `events` when this many
+                                   are in memory (default 524288, ~30 MiB; up to twice that while
+                                   a frozen set drains); all are written at close and retention */
     bool read_only;             /* open for reading only (rvctl query) */
     bool meta_only;             /* admin tools beside a running daemon (rvctl token): no rollup
                                    rebuild or checkpoint; only rv_store_meta_put writes */
