@@ -20,81 +20,25 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
-import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
 import websockets
 
-BUILD = os.environ.get("RV_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "build")
 SOURCE = os.environ.get("RV_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..")
-HARNESS = os.path.join(BUILD, "bench_fanout")
-TMP = tempfile.mkdtemp(prefix="rv-e2e-ws-")
-FAILS = []
+from ws_harness import HARNESS, TMP, check, eq, finish, missing, run, tls_server  # noqa: E402
+import ws_harness  # noqa: E402
 
 
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def eq(got, want, what):
-    return check(got == want, f"{what}: got {got!r}, want {want!r}")
-
-
-class Server:
-    def __init__(self, name, *args, expect_fail=False):
-        self.data = os.path.join(TMP, name)
-        self.p = subprocess.Popen([HARNESS, "serve", "--data", self.data, *args],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                  bufsize=1)
-        first = self.p.stdout.readline().strip()
-        self.port = None
-        self.error = None
-        if first.startswith("port "):
-            self.port = int(first.split()[1])
-        else:
-            self.error = first
-            self.p.wait(timeout=10)
-            if not expect_fail:
-                raise RuntimeError(f"server did not start: {first}")
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        r = self.p.stdout.readline().strip()
-        if r != "ok":
-            raise RuntimeError(f"harness: {line[:60]} -> {r}")
-
+class Server(ws_harness.Server):
     def alert(self, seq, announce=True, **kw):
         self.cmd(("alert " if announce else "alertq ") + json.dumps(mk_alert(seq, **kw)))
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.stdin.write("quit\n")
-            self.p.stdin.flush()
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                FAILS.append("server did not stop within 20 s")
-        return self.p.returncode
-
-    def url(self, path, scheme="http"):
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-    def ws(self, path="/ws"):
-        return f"ws://127.0.0.1:{self.port}{path}"
 
 
 def mk_alert(seq, country="SY", violation="killing", level="warning", state="opened",
@@ -876,14 +820,8 @@ async def t_http():
 
 
 async def t_tls_deflate_ping():
-    cert, key = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
-                   capture_output=True, timeout=60)
-    s = Server("tls", "--tls-cert", cert, "--tls-key", key)
+    s, ctx, cert, key = tls_server("tls", Server)
     try:
-        ctx = ssl.create_default_context(cafile=cert)
-        ctx.check_hostname = False
         st, _, body = http(s.url("/healthz", "https"), ctx=ctx)
         eq(st, 200, "tls: https healthz")
         w = await websockets.connect(f"wss://127.0.0.1:{s.port}/ws", subprotocols=["rv.v1"],
@@ -966,8 +904,7 @@ async def t_tls_deflate_ping():
 
 def main():
     signal.alarm(500)
-    if not os.access(HARNESS, os.X_OK):
-        print(f"missing {HARNESS}", file=sys.stderr)
+    if missing():
         return 1
     tests = [t_filters, t_since, t_stalled, t_tokens, t_last_token, t_rebinding, t_unsubscribed,
              t_revoked_live, t_hostile, t_http, t_tls_deflate_ping]
@@ -976,21 +913,10 @@ def main():
         for t in tests:
             if only and t.__name__ not in only:
                 continue
-            t0 = time.monotonic()
-            try:
-                asyncio.run(t())
-            except Exception as e:  # a crash in one test is a failure, go on
-                import traceback
-                traceback.print_exc()
-                FAILS.append(f"{t.__name__}: {e!r}")
-            print(f"{t.__name__}: {time.monotonic() - t0:.1f} s", flush=True)
+            run(t.__name__, lambda: asyncio.run(t()))
     finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    if FAILS:
-        print(f"{len(FAILS)} failure(s)")
-        return 1
-    print("ok")
-    return 0
+        code = finish("ok")
+    return code
 
 
 if __name__ == "__main__":

@@ -19,75 +19,15 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
-import ssl
 import struct
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
 import websockets
 
-BUILD = os.environ.get("RV_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "build")
-HARNESS = os.path.join(BUILD, "bench_fanout")
-TMP = tempfile.mkdtemp(prefix="rv-e2e-ws-batch-")
-FAILS = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def eq(got, want, what):
-    return check(got == want, f"{what}: got {got!r}, want {want!r}")
-
-
-class Server:
-    def __init__(self, name, *args):
-        self.p = subprocess.Popen([HARNESS, "serve", "--data", os.path.join(TMP, name), *args],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                  bufsize=1)
-        first = self.p.stdout.readline().strip()
-        if not first.startswith("port "):
-            raise RuntimeError(f"server did not start: {first}")
-        self.port = int(first.split()[1])
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        r = self.p.stdout.readline().strip()
-        if r != "ok":
-            raise RuntimeError(f"harness: {line[:60]} -> {r}")
-
-    def metrics(self, ctx=None):
-        scheme = "https" if ctx else "http"
-        with urllib.request.urlopen(f"{scheme}://127.0.0.1:{self.port}/metrics", timeout=10,
-                                    context=ctx) as r:
-            body = r.read().decode()
-        out = {}
-        for ln in body.splitlines():
-            if ln and not ln.startswith("#") and " " in ln:
-                k, v = ln.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.stdin.write("quit\n")
-            self.p.stdin.flush()
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                FAILS.append("server did not stop within 20 s")
+from ws_harness import Server, check, eq, finish, missing, run, tls_server  # noqa: E402
 
 
 def counters(s, ctx=None):
@@ -292,14 +232,8 @@ async def t_websockets(deflate):
 
 async def t_tls():
     """Batches over TLS: lws hands them to OpenSSL whole."""
-    cert, key = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
-                   capture_output=True, timeout=60)
-    s = Server("tls", "--tls-cert", cert, "--tls-key", key)
+    s, ctx, _, _ = tls_server("tls")
     try:
-        ctx = ssl.create_default_context(cafile=cert)
-        ctx.check_hostname = False
         w = await websockets.connect(f"wss://127.0.0.1:{s.port}/ws", subprotocols=["rv.v1"],
                                      ssl=ctx, open_timeout=5, close_timeout=2,
                                      compression=None, max_size=1 << 20)
@@ -356,45 +290,17 @@ def t_slow_reader():
 
 def main():
     signal.alarm(240)
-    if not os.access(HARNESS, os.X_OK):
-        print(f"missing {HARNESS}", file=sys.stderr)
+    if missing():
         return 1
     try:
         for deflate in (False, True):
-            for name, fn in ((f"t_raw({deflate})", lambda: t_raw(deflate)),
-                             (f"t_websockets({deflate})",
-                              lambda: asyncio.run(t_websockets(deflate)))):
-                t0 = time.monotonic()
-                try:
-                    fn()
-                except Exception as e:  # a crash in one test is a failure, go on
-                    import traceback
-                    traceback.print_exc()
-                    FAILS.append(f"{name}: {e!r}")
-                print(f"{name}: {time.monotonic() - t0:.1f} s", flush=True)
-        t0 = time.monotonic()
-        try:
-            t_slow_reader()
-        except Exception as e:
-            import traceback
-            traceback.print_exc()
-            FAILS.append(f"t_slow_reader: {e!r}")
-        print(f"t_slow_reader: {time.monotonic() - t0:.1f} s", flush=True)
-        t0 = time.monotonic()
-        try:
-            asyncio.run(t_tls())
-        except Exception as e:
-            import traceback
-            traceback.print_exc()
-            FAILS.append(f"t_tls: {e!r}")
-        print(f"t_tls: {time.monotonic() - t0:.1f} s", flush=True)
+            run(f"t_raw({deflate})", lambda: t_raw(deflate))
+            run(f"t_websockets({deflate})", lambda: asyncio.run(t_websockets(deflate)))
+        run("t_slow_reader", t_slow_reader)
+        run("t_tls", lambda: asyncio.run(t_tls()))
     finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    if FAILS:
-        print(f"{len(FAILS)} failure(s)")
-        return 1
-    print("all checks passed")
-    return 0
+        code = finish("all checks passed")
+    return code
 
 
 if __name__ == "__main__":
