@@ -710,7 +710,7 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
         rc = map_err(mrc, err, "read schema");
         goto fail;
     }
-    if (schema != RV_STORE_SCHEMA) {
+    if (schema != RV_STORE_SCHEMA && schema != 1) {
         rc = rv_err_set(err, RV_EVERSION,
                         "store: '%s' has schema version %llu, this build reads version %d", dir,
                         (unsigned long long)schema, RV_STORE_SCHEMA);
@@ -745,6 +745,15 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
         st->dedup_seq = atomic_load(&st->last_seq);
         if (!st->opts.read_only && !st->opts.meta_only &&
             (mrc = meta_put_u64(txn, st->db_meta, "dedup_seq", st->dedup_seq))) {
+            rc = map_err(mrc, err, "write meta");
+            goto fail;
+        }
+    }
+    /* schema 1 (before the dedup checkpoint) becomes 2 at the first open
+     * that writes: from then on `events` may lag the log, which a build of
+     * schema 1 would not know, so it refuses the store */
+    if (schema == 1 && !st->opts.read_only && !st->opts.meta_only) {
+        if ((mrc = meta_put_u64(txn, st->db_meta, "schema", RV_STORE_SCHEMA))) {
             rc = map_err(mrc, err, "write meta");
             goto fail;
         }

@@ -207,13 +207,17 @@ static void test_rollups_dedup(void)
         MDB_env *env;
         MDB_txn *txn;
         MDB_dbi dbi;
-        MDB_val k = {9, "dedup_seq"};
+        MDB_val k = {9, "dedup_seq"}, ks = {6, "schema"}, v;
+        unsigned char v1[8] = {0, 0, 0, 0, 0, 0, 0, 1};
         CHECK(mdb_env_create(&env) == 0);
         mdb_env_set_maxdbs(env, 8);
         CHECK(mdb_env_open(env, dir, 0, 0600) == 0);
         CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
         CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
         CHECK(mdb_del(txn, dbi, &k, NULL) == 0);
+        v.mv_size = 8;
+        v.mv_data = v1;
+        CHECK(mdb_put(txn, dbi, &ks, &v, 0) == 0); /* schema 1: before dedup_seq */
         CHECK(mdb_txn_commit(txn) == 0);
         mdb_env_close(env);
     }
@@ -331,7 +335,7 @@ static void test_map_growth_and_version(void)
         MDB_env *env;
         MDB_txn *txn;
         MDB_dbi dbi;
-        unsigned char v2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+        unsigned char v2[8] = {0, 0, 0, 0, 0, 0, 0, 3};
         MDB_val k = {6, "schema"}, v = {8, v2};
         char want[512];
         CHECK(mdb_env_create(&env) == 0);
@@ -344,7 +348,7 @@ static void test_map_growth_and_version(void)
         mdb_env_close(env);
         CHECK(rv_store_open(dir, &o, &st, &err) == RV_EVERSION);
         snprintf(want, sizeof(want),
-                 "store: '%s' has schema version 2, this build reads version 1", dir);
+                 "store: '%s' has schema version 3, this build reads version 2", dir);
         CHECK_STR(err.msg, want);
         (void)path;
     }

@@ -40,7 +40,7 @@
 #include "rv/err.h"
 #include "rv/event.h"
 
-#define RV_STORE_SCHEMA 1
+#define RV_STORE_SCHEMA 2 /* 2: dedup keys checkpointed (meta dedup_seq); 1 is upgraded */
 #define RV_STORE_MAX_SOURCES_PER_BIN 16 /* distinct sources counted exactly up to this */
 
 enum rv_res { RV_RES_1M = 0, RV_RES_1H = 1, RV_RES_1D = 2, RV_RES_COUNT };
