@@ -89,7 +89,7 @@ struct rv_store {
 
     /* stats (any thread) */
     _Atomic uint64_t st_commits, st_accepted, st_dup, st_commit_ns, st_commit_last, st_resizes,
-        st_full, st_flushes;
+        st_full, st_flushes, st_dd_mem;
 };
 
 /* --------------------------------------------------------- helpers */
@@ -1068,6 +1068,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     atomic_store(&st->last_seq, seq);
     atomic_store(&st->last_alert_seq, aseq);
     frozen_done(st, f_end);
+    atomic_store(&st->st_dd_mem, st->dd.n + st->ddf.n);
     atomic_fetch_add(&st->st_commits, 1);
     atomic_fetch_add(&st->st_accepted, np);
     atomic_fetch_add(&st->st_dup, ndup);
@@ -1234,6 +1235,7 @@ static int do_flush(struct rv_store *st, bool force, struct rv_errbuf *err)
     if (force)
         rv_dedup_clear(&st->dd);
     st->dedup_seq = new_dseq;
+    atomic_store(&st->st_dd_mem, st->dd.n + st->ddf.n);
     return RV_OK;
 fail:
     free(dirty);
@@ -1373,6 +1375,7 @@ static int rebuild_from_log(struct rv_store *st, struct rv_errbuf *err)
         return rc;
     rv_log_info("store", "rebuilt from log rollup_events=%zu dedup_keys=%zu from_seq=%llu", n,
                 nd, (unsigned long long)from + 1);
+    atomic_store(&st->st_dd_mem, st->dd.n);
     return rv_store_flush(st, err);
 }
 
@@ -1837,5 +1840,6 @@ void rv_store_get_stats(struct rv_store *st, struct rv_store_stats *o)
     o->map_resizes = atomic_load(&st->st_resizes);
     o->errors_full = atomic_load(&st->st_full);
     o->rollup_flushes = atomic_load(&st->st_flushes);
+    o->dedup_keys_memory = atomic_load(&st->st_dd_mem);
     o->map_size = st->map_size;
 }

@@ -918,6 +918,9 @@ static int do_metrics(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
                       (double)ss.commit_ns_total / 1e9, (double)ss.commit_ns_last / 1e9);
     }
     metric(&b, reg, "rv_store_map_bytes", "gauge", "LMDB map size", NULL, LL(ss.map_size));
+    metric(&b, reg, "rv_store_dedup_keys_memory", "gauge",
+           "dedup keys held in memory until their checkpoint into the events db", NULL,
+           LL(ss.dedup_keys_memory));
 #undef LL
     free(reg);
     return reply_buf(ws, wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8", &b);

@@ -225,6 +225,7 @@ struct rv_store_stats {
     uint64_t map_resizes;
     uint64_t errors_full;
     uint64_t rollup_flushes;
+    uint64_t dedup_keys_memory; /* dedup keys not yet (all) in `events`: active + frozen */
     size_t map_size;
 };
 void rv_store_get_stats(struct rv_store *st, struct rv_store_stats *out);
