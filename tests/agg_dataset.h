@@ -20,21 +20,14 @@
 #include "rv/store.h"
 #include "rv/writer.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 #define CHECK_RC(expr)                                                                             \
     do {                                                                                           \
         int rc_ = (expr);                                                                          \
         if (rc_ != RV_OK) {                                                                        \
             fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, rv_strerror(rc_));        \
-            failures++;                                                                            \
+            check_failures++;                                                                      \
         }                                                                                          \
     } while (0)
 

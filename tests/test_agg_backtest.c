@@ -333,8 +333,8 @@ int main(void)
     free(stored.p);
     free(b1);
     free(b2);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "%d failure(s)\n", check_failures);
         return 1;
     }
     printf("ok\n");

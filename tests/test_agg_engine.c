@@ -15,15 +15,7 @@
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
 
-static int failures;
-
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 #define HOUR_MS 3600000LL
 #define DAY_MS (24 * HOUR_MS)
@@ -640,8 +632,8 @@ int main(void)
     test_late_events();
     test_day_stamped_source();
     test_admin1();
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "%d failure(s)\n", check_failures);
         return 1;
     }
     printf("ok\n");

@@ -282,8 +282,8 @@ int main(void)
     free(stored.p);
     free(replayed.p);
     free(published.p);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "%d failure(s)\n", check_failures);
         return 1;
     }
     printf("ok\n");

@@ -8,15 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* True when A and B are both NULL or equal strings. */
 static int str_eq(const char *a, const char *b)
@@ -239,8 +231,8 @@ int main(void)
     test_numeric();
     test_fips();
     test_names();
-    if (failures != 0) {
-        fprintf(stderr, "test_country: %d check(s) failed\n", failures);
+    if (check_failures != 0) {
+        fprintf(stderr, "test_country: %d check(s) failed\n", check_failures);
         return EXIT_FAILURE;
     }
     printf("test_country: ok\n");

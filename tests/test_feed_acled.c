@@ -19,15 +19,7 @@
 
 #include "feed_sink.h"
 
-static int failures;
-
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 #define SAMPLE "acled_export_format_fictional.csv"
 
@@ -521,8 +513,8 @@ int main(void)
     printf("acled sample: events=%zu rejects=%zu\n", plain.n, plain.nrej);
     collect_free(&plain);
     free(buf);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
         return 1;
     }
     printf("ok\n");

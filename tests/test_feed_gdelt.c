@@ -20,15 +20,7 @@
 
 #include "feed_sink.h"
 
-static int failures;
-
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 #define SAMPLE "20170101073000.export.sample.CSV"
 
@@ -580,8 +572,8 @@ int main(void)
     test_stop(buf, len);
     collect_free(&plain);
     free(buf);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
         return 1;
     }
     printf("ok\n");

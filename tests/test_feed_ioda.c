@@ -17,26 +17,7 @@
 
 #include "feed_sink.h"
 
-static int failures;
-
-#define CHECK(expr)                                                                                \
-    do {                                                                                           \
-        if (!(expr)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-/* CHECK that a string equals an expected one, printing both when not. */
-#define CHECK_STR(got, want)                                                                       \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        if (g_ == NULL || strcmp(g_, w_) != 0) {                                                   \
-            fprintf(stderr, "%s:%d: got \"%s\", want \"%s\"\n", __FILE__, __LINE__,                \
-                    g_ ? g_ : "(null)", w_);                                                       \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------ the sink */
 
@@ -382,8 +363,8 @@ int main(void)
     test_alerts();
     test_events();
     test_envelope();
-    if (failures) {
-        fprintf(stderr, "test_feed_ioda: %d failure(s)\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "test_feed_ioda: %d failure(s)\n", check_failures);
         return 1;
     }
     printf("test_feed_ioda: ok\n");
