@@ -45,6 +45,8 @@
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
 
+#include "engine_int.h"
+
 #define HOUR_MS 3600000LL
 #define LOAD_BATCH 10000
 #define MERGE_BUDGET 262144 /* events buffered over all files while merging */
@@ -442,6 +444,104 @@ static void sift_down(struct reader **h, size_t n, size_t i)
     }
 }
 
+struct mergectx {
+    struct rv_store *st;
+    struct reader *readers, **heap;
+    size_t nfiles;
+    uint64_t total;
+    bool tty;
+    uint64_t seq; /* events handed to the engine */
+};
+
+struct streamctx {
+    struct rv_agg_pipe *pp;
+    struct mergectx *mc;
+    uint64_t next, last;
+    size_t n;
+    bool stopped;
+};
+
+static void progress(struct mergectx *mc)
+{
+    if (mc->tty && mc->seq % 100000 == 0)
+        fprintf(stderr, "\rreplaying: %llu / %llu events", (unsigned long long)mc->seq,
+                (unsigned long long)mc->total);
+}
+
+static int on_stream(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event_view *ev)
+{
+    struct streamctx *c = arg;
+
+    (void)ingest_ms;
+    if (seq > c->last) {
+        c->stopped = true;
+        return 1;
+    }
+    c->next = seq + 1;
+    c->n++;
+    ++c->mc->seq;
+    progress(c->mc);
+    if (rv_agg_pipe_put(c->pp, c->mc->seq, ev)) {
+        c->stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* The producer of the replay (on the pipe's thread). One file: its log
+ * as it is, read in place. Several: the heap merge of their logs. */
+static int produce_merge(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *err)
+{
+    struct mergectx *mc = arg;
+    size_t per = MERGE_BUDGET / mc->nfiles, nheap = 0;
+    int rc;
+
+    if (mc->nfiles == 1) {
+        struct streamctx c = {pp, mc, mc->readers[0].next, mc->readers[0].last, 0, false};
+        do {
+            c.n = 0;
+            rc = rv_store_read_log_view(mc->st, c.next, 4096, on_stream, &c, err);
+        } while (rc == RV_OK && c.n == 4096 && !c.stopped);
+        return rc;
+    }
+    if (per < 4)
+        per = 4; /* a year of 15-minute GDELT files is 35k readers */
+    if (per > 4096)
+        per = 4096;
+    for (size_t i = 0; i < mc->nfiles; i++) {
+        struct reader *r = &mc->readers[i];
+        r->cap = per;
+        r->buf = calloc(per, sizeof *r->buf);
+        r->seqs = calloc(per, sizeof *r->seqs);
+        if (r->buf == NULL || r->seqs == NULL)
+            return rv_err_set(err, RV_ENOMEM, "out of memory");
+        if ((rc = reader_fill(mc->st, r, err)) != RV_OK)
+            return rc;
+        if (r->n > 0)
+            mc->heap[nheap++] = r;
+    }
+    for (size_t i = nheap / 2; i-- > 0;)
+        sift_down(mc->heap, nheap, i);
+    while (nheap > 0) {
+        struct reader *r = mc->heap[0];
+        struct rv_event_view v;
+
+        rv_event_view_of(&r->buf[r->pos], &v);
+        ++mc->seq;
+        progress(mc);
+        if (rv_agg_pipe_put(pp, mc->seq, &v))
+            return RV_OK; /* the engine stopped: its error is reported */
+        if (++r->pos == r->n) {
+            if ((rc = reader_fill(mc->st, r, err)) != RV_OK)
+                return rc;
+            if (r->n == 0)
+                mc->heap[0] = mc->heap[--nheap];
+        }
+        sift_down(mc->heap, nheap, 0);
+    }
+    return RV_OK;
+}
+
 /* ------------------------------------------------------------- scoring */
 
 static void on_bt_alert(void *arg, const struct rv_agg_alert *a)
@@ -638,59 +738,22 @@ int rv_backtest_main(int argc, char **argv)
         fprintf(stderr, "backtest: rejected %llu records (first ones above)\n",
                 (unsigned long long)lc.rejected);
 
-    /* merge the files by event time through the engine */
+    /* merge the files by event time through the engine: the merge on a
+     * thread of its own, the engine on this one (rv_agg_pipe_run) */
     {
         struct rv_agg_sink sink = {on_bt_alert, &b};
-        size_t per = MERGE_BUDGET / nfiles, nheap = 0;
-        uint64_t seq = 0, total = rv_store_last_seq(st);
+        struct mergectx mc = {st, readers, heap, nfiles, rv_store_last_seq(st), b.tty, 0};
 
-        if (per < 4)
-            per = 4; /* a year of 15-minute GDELT files is 35k readers */
-        if (per > 4096)
-            per = 4096;
         if ((rc = rv_agg_engine_new(&p, 0, &sink, &eng)) != RV_OK) {
             fprintf(stderr, "backtest: engine: %s\n", rv_strerror(rc));
             goto done;
         }
-        for (size_t i = 0; i < nfiles; i++) {
-            struct reader *r = &readers[i];
-            r->cap = per;
-            r->buf = calloc(per, sizeof *r->buf);
-            r->seqs = calloc(per, sizeof *r->seqs);
-            if (r->buf == NULL || r->seqs == NULL) {
-                fprintf(stderr, "backtest: out of memory\n");
-                goto done;
-            }
-            if (reader_fill(st, r, &err) != RV_OK) {
-                fprintf(stderr, "backtest: %s\n", err.msg);
-                goto done;
-            }
-            if (r->n > 0)
-                heap[nheap++] = r;
-        }
-        for (size_t i = nheap / 2; i-- > 0;)
-            sift_down(heap, nheap, i);
-        while (nheap > 0) {
-            struct reader *r = heap[0];
-            if ((rc = rv_agg_engine_push(eng, ++seq, &r->buf[r->pos])) != RV_OK) {
-                fprintf(stderr, "backtest: engine: %s\n", rv_strerror(rc));
-                goto done;
-            }
-            if (b.tty && seq % 100000 == 0)
-                fprintf(stderr, "\rreplaying: %llu / %llu events", (unsigned long long)seq,
-                        (unsigned long long)total);
-            if (++r->pos == r->n) {
-                if (reader_fill(st, r, &err) != RV_OK) {
-                    fprintf(stderr, "backtest: %s\n", err.msg);
-                    goto done;
-                }
-                if (r->n == 0)
-                    heap[0] = heap[--nheap];
-            }
-            sift_down(heap, nheap, 0);
+        if ((rc = rv_agg_pipe_run(eng, produce_merge, &mc, &err)) != RV_OK) {
+            fprintf(stderr, "backtest: %s\n", err.msg[0] ? err.msg : rv_strerror(rc));
+            goto done;
         }
         if (b.tty)
-            fprintf(stderr, "\rreplayed: %llu events%20s\n", (unsigned long long)seq, "");
+            fprintf(stderr, "\rreplayed: %llu events%20s\n", (unsigned long long)mc.seq, "");
     }
 
     /* score */

@@ -14,4 +14,24 @@
  * rv_agg_engine_push is this on a view of its event. Errors: RV_ENOMEM. */
 int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct rv_event_view *ev);
 
+/* ------------------------------------------------------------ pipe.c */
+
+/* Reading and aggregating on two threads: rv_agg_pipe_run starts PRODUCE
+ * on a thread of its own, which reads events from wherever it likes and
+ * hands each to rv_agg_pipe_put in the order the engine must see them;
+ * the calling thread pushes them into E (rv_agg_engine_push_view) in that
+ * order, a chunk at a time, so the results are those of one thread doing
+ * both. rv_agg_pipe_put copies the view's strings (the producer's view
+ * may die right after the call); it returns 1 when the consumer has
+ * stopped (an engine error, or out of memory), and PRODUCE should then
+ * return. PRODUCE returns RV_OK or an error with ERR set. When no thread
+ * can be started, PRODUCE runs on the calling thread and each event goes
+ * straight into E. Returns the first error of either side (ERR set).
+ * E's sink is called on the calling thread. */
+struct rv_agg_pipe;
+typedef int (*rv_agg_produce_fn)(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *err);
+int rv_agg_pipe_put(struct rv_agg_pipe *pp, uint64_t seq, const struct rv_event_view *ev);
+int rv_agg_pipe_run(struct rv_agg_engine *e, rv_agg_produce_fn produce, void *arg,
+                    struct rv_errbuf *err);
+
 #endif

@@ -103,7 +103,6 @@ static void on_alert(void *arg, const struct rv_agg_alert *al)
 
 struct readctx {
     struct rv_agg *a;
-    uint64_t upto; /* stop after this seq (0: no limit) */
     size_t n;
     int rc;
 };
@@ -113,8 +112,6 @@ static int on_log(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_ev
     struct readctx *c = arg;
 
     (void)ingest_ms;
-    if (c->upto && seq > c->upto)
-        return 1;
     c->rc = rv_agg_engine_push_view(c->a->eng, seq, ev);
     if (c->rc != RV_OK)
         return 1;
@@ -123,11 +120,10 @@ static int on_log(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_ev
     return 0;
 }
 
-/* Pushes up to CHUNK records after a->processed (not past UPTO when
- * non-zero). *n gets how many. */
-static int read_chunk(struct rv_agg *a, uint64_t upto, size_t *n)
+/* Pushes up to CHUNK records after a->processed. *n gets how many. */
+static int read_chunk(struct rv_agg *a, size_t *n)
 {
-    struct readctx c = {a, upto, 0, RV_OK};
+    struct readctx c = {a, 0, RV_OK};
     struct rv_errbuf err = {0};
     int rc = rv_store_read_log_view(a->st, a->processed + 1, CHUNK, on_log, &c, &err);
 
@@ -212,11 +208,22 @@ static void on_cell(void *arg, const struct rv_agg_cell *c)
     zmq_send(a->pub, c->json, c->len, 0);
 }
 
+/* a replay of the log (rebuild, rv_agg_replay) */
+struct replayctx {
+    struct rv_store *st;
+    struct rv_agg_pipe *pp;
+    uint64_t next, upto; /* upto 0: to the end */
+    size_t n;
+    const atomic_bool *stop;
+    bool stopped;
+};
+static int produce_log(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *err);
+
 /* Rebuilds the engine from the log up to the stored cursor. */
 static int rebuild(struct rv_agg *a)
 {
     unsigned char cv[8];
-    size_t len = 0, n;
+    size_t len = 0;
     uint64_t upto = 0, last_alert = rv_store_last_alert_seq(a->st);
     struct rv_agg_engine_stats s;
     int rc;
@@ -229,14 +236,19 @@ static int rebuild(struct rv_agg *a)
                     rv_strerror(rc), len);
     a->mute_upto = last_alert;
     a->processed = 0;
-    while (a->processed < upto && !atomic_load(&a->stop)) {
-        if ((rc = read_chunk(a, upto, &n)) != RV_OK)
+    if (upto > 0) {
+        /* reading and the engine on two threads, as rv_agg_replay */
+        struct replayctx c = {.st = a->st, .next = 1, .upto = upto, .stop = &a->stop};
+        struct rv_errbuf err = {0};
+        if ((rc = rv_agg_pipe_run(a->eng, produce_log, &c, &err)) != RV_OK) {
+            rv_log_error("agg", "rebuild failed at seq=%llu reason=\"%s\"",
+                         (unsigned long long)c.next, err.msg);
+            a->processed = c.next - 1;
             return rc;
-        if (n == 0)
-            break; /* retention removed the rest, or the log is shorter */
+        }
     }
-    if (a->processed < upto)
-        a->processed = upto;
+    /* the log may end before the cursor (retention) */
+    a->processed = upto;
     rv_agg_engine_get_stats(a->eng, &s);
     if (s.last_alert_seq != last_alert)
         rv_log_warn("agg",
@@ -265,7 +277,7 @@ static void drain_log(struct rv_agg *a)
     for (;;) {
         if (a->npend > 0 && commit(a) != RV_OK)
             return; /* retried on the next round */
-        if (read_chunk(a, 0, &n) != RV_OK)
+        if (read_chunk(a, &n) != RV_OK)
             return;
         if (a->oom) {
             rv_log_error("agg", "out of memory: alerts may be missing");
@@ -430,41 +442,52 @@ uint64_t rv_agg_cursor(struct rv_agg *a)
 
 /* ---------------------------------------------------------------- replay */
 
-struct replayctx {
-    struct rv_agg_engine *e;
-    uint64_t next;
-    size_t n;
-    int rc;
-};
 
 static int on_replay(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event_view *ev)
 {
     struct replayctx *c = arg;
 
     (void)ingest_ms;
-    c->rc = rv_agg_engine_push_view(c->e, seq, ev);
+    if (c->upto && seq > c->upto) {
+        c->stopped = true;
+        return 1;
+    }
     c->next = seq + 1;
     c->n++;
-    return c->rc != RV_OK;
+    if (rv_agg_pipe_put(c->pp, seq, ev)) {
+        c->stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* The reading side of a replay (rv_agg_pipe_run's producer): the log
+ * from c->next, in chunks that keep each read txn short. */
+static int produce_log(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *err)
+{
+    struct replayctx *c = arg;
+    int rc;
+
+    c->pp = pp;
+    do {
+        c->n = 0;
+        rc = rv_store_read_log_view(c->st, c->next, CHUNK, on_replay, c, err);
+    } while (rc == RV_OK && c->n == CHUNK && !c->stopped && !(c->stop && atomic_load(c->stop)));
+    return rc;
 }
 
 int rv_agg_replay(struct rv_store *st, const struct rv_agg_params *p, const struct rv_agg_sink *sink,
                   struct rv_agg_engine_stats *stats, struct rv_errbuf *err)
 {
-    struct replayctx c = {NULL, 1, 0, RV_OK};
+    struct replayctx c = {.st = st, .next = 1};
+    struct rv_agg_engine *e;
     int rc;
 
-    if ((rc = rv_agg_engine_new(p, 0, sink, &c.e)) != RV_OK)
+    if ((rc = rv_agg_engine_new(p, 0, sink, &e)) != RV_OK)
         return rv_err_set(err, rc, "aggregator: engine: %s", rv_strerror(rc));
-    do {
-        c.n = 0;
-        /* chunks keep each read txn short */
-        rc = rv_store_read_log_view(st, c.next, CHUNK, on_replay, &c, err);
-        if (rc == RV_OK && c.rc != RV_OK)
-            rc = rv_err_set(err, c.rc, "aggregator: %s", rv_strerror(c.rc));
-    } while (rc == RV_OK && c.n == CHUNK);
+    rc = rv_agg_pipe_run(e, produce_log, &c, err);
     if (stats)
-        rv_agg_engine_get_stats(c.e, stats);
-    rv_agg_engine_free(&c.e);
+        rv_agg_engine_get_stats(e, stats);
+    rv_agg_engine_free(&e);
     return rc;
 }

@@ -739,6 +739,35 @@ static inline bool view_str16(const unsigned char **p, const unsigned char *end,
     return true;
 }
 
+void rv_event_view_of(const struct rv_event *ev, struct rv_event_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->kind = (uint8_t)ev->kind;
+    v->violation = (uint8_t)ev->violation;
+    v->severity = (uint8_t)ev->severity;
+    memcpy(v->country, ev->country, 3);
+    v->has_value = ev->has_value;
+    v->has_geo = ev->has_geo;
+    v->time_ms = ev->time_ms;
+    v->count = ev->count;
+    v->confidence = ev->confidence;
+    v->value = ev->value;
+    v->lat = ev->lat;
+    v->lon = ev->lon;
+    v->source = ev->source;
+    v->source_len = strlen(ev->source);
+    v->id = ev->id;
+    v->id_len = strlen(ev->id);
+    v->admin1 = ev->admin1;
+    v->admin1_len = strlen(ev->admin1);
+    v->title = ev->title;
+    v->title_len = ev->title ? strlen(ev->title) : 0;
+    v->url = ev->url;
+    v->url_len = ev->url ? strlen(ev->url) : 0;
+    v->attrs = ev->attrs;
+    v->attrs_len = ev->attrs ? strlen(ev->attrs) : 0;
+}
+
 int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v)
 {
     const unsigned char *fx = buf, *p, *end = fx + len;

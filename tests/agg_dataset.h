@@ -41,7 +41,7 @@ struct commits {
     void *pub; /* writer thread */
 };
 
-static void hk_start(void *arg)
+__attribute__((unused)) static void hk_start(void *arg)
 {
     struct commits *c = arg;
     int zero = 0;
@@ -52,7 +52,7 @@ static void hk_start(void *arg)
         abort();
 }
 
-static void hk_commit(void *arg, uint64_t first, uint64_t last, uint64_t last_alert)
+__attribute__((unused)) static void hk_commit(void *arg, uint64_t first, uint64_t last, uint64_t last_alert)
 {
     struct commits *c = arg;
     unsigned char f[24];
@@ -63,7 +63,7 @@ static void hk_commit(void *arg, uint64_t first, uint64_t last, uint64_t last_al
     zmq_send(c->pub, f, sizeof f, ZMQ_DONTWAIT);
 }
 
-static void hk_stop(void *arg)
+__attribute__((unused)) static void hk_stop(void *arg)
 {
     struct commits *c = arg;
 
@@ -74,7 +74,7 @@ static void hk_stop(void *arg)
 
 static uint64_t rng_state = 0x243F6A8885A308D3ULL;
 
-static double urand(void)
+__attribute__((unused)) static double urand(void)
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -82,7 +82,7 @@ static double urand(void)
     return (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
-static int poisson(double lam)
+__attribute__((unused)) static int poisson(double lam)
 {
     double l = exp(-lam), p = 1;
     int k = 0;
@@ -99,7 +99,7 @@ struct ds {
     size_t n, cap;
 };
 
-static void add(struct ds *d, const char *source, const char *country, int violation, int kind,
+__attribute__((unused)) static void add(struct ds *d, const char *source, const char *country, int violation, int kind,
                 int64_t t, bool has_value, double value)
 {
     static unsigned long id;
@@ -125,7 +125,7 @@ static void add(struct ds *d, const char *source, const char *country, int viola
 
 /* --------------------------------------------------------------- helpers */
 
-static int submit(struct rv_writer *w, const struct rv_event *evs, size_t n)
+__attribute__((unused)) static int submit(struct rv_writer *w, const struct rv_event *evs, size_t n)
 {
     struct rv_put_result *res = calloc(n ? n : 1, sizeof *res);
     size_t off = 0;
@@ -151,7 +151,7 @@ struct buf {
     size_t n;
 };
 
-static void buf_add(struct buf *b, const char *s, size_t len)
+__attribute__((unused)) static void buf_add(struct buf *b, const char *s, size_t len)
 {
     b->p = realloc(b->p, b->len + len + 2);
     if (b->p == NULL)
@@ -163,7 +163,7 @@ static void buf_add(struct buf *b, const char *s, size_t len)
     b->n++;
 }
 
-static int on_stored(void *arg, uint64_t seq, const char *json, size_t len)
+__attribute__((unused)) static int on_stored(void *arg, uint64_t seq, const char *json, size_t len)
 {
     (void)seq;
     buf_add(arg, json, len);

@@ -135,6 +135,10 @@ struct rv_event_view {
  * Errors: RV_ECORRUPT (V unspecified). */
 int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v);
 
+/* A view of EV (its strings borrowed: V is valid while EV is unchanged),
+ * for code that takes views (the aggregator). */
+void rv_event_view_of(const struct rv_event *ev, struct rv_event_view *v);
+
 /* Name of kind K ("probe"), or NULL. rv_kind_from_name: -1 if unknown. */
 const char *rv_kind_name(int k);
 int rv_kind_from_name(const char *name);
