@@ -54,13 +54,14 @@
 static const char usage[] =
     "usage: rvctl backtest --events FILE... [--format ndjson|gdelt|acled|ooni|ioda]\n"
     "                      --episodes FILE [--level watch|warning|critical] [--json]\n"
-    "                      [--config FILE] [--alerts FILE]\n"
+    "                      [--config FILE] [--alerts FILE] [--timings]\n"
     "Replays the events offline through the aggregator (a temporary store, no\n"
     "network) and compares its alerts at or above --level (default warning) with\n"
     "the labelled episodes (CSV: country_iso2,start_utc,end_utc,violation,kind,\n"
     "description,source). Each events file is one feed, named after the file\n"
     "(up to its first '.'). --config: take the \"aggregator\" section of this config\n"
     "file. --alerts: also write every alert state change there, one JSON a line.\n"
+    "--timings: print the time of the load and of the replay on stderr.\n"
     "Prints: episodes N detected D recall R alerts A precision P lead_median_s L\n"
     "false_alarms_per_country_month F, then one line per missed episode.\n"
     "Exit: 0 when it ran, 2 on bad usage or input.\n";
@@ -604,11 +605,12 @@ int rv_backtest_main(int argc, char **argv)
         {"episodes", required_argument, NULL, 'p'}, {"level", required_argument, NULL, 'l'},
         {"json", no_argument, NULL, 'j'},          {"config", required_argument, NULL, 'c'},
         {"alerts", required_argument, NULL, 'a'},  {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"timings", no_argument, NULL, 't'},       {NULL, 0, NULL, 0}};
     const char **files = NULL;
     size_t nfiles = 0;
     const char *format = "ndjson", *episodes_path = NULL, *config_path = NULL, *alerts_path = NULL;
-    bool json = false;
+    bool json = false, timings = false;
+    uint64_t t_load = 0, t_replay = 0;
     struct bt b;
     struct rv_errbuf err = {0};
     struct rv_agg_params p;
@@ -656,6 +658,7 @@ int rv_backtest_main(int argc, char **argv)
         case 'j': json = true; break;
         case 'c': config_path = optarg; break;
         case 'a': alerts_path = optarg; break;
+        case 't': timings = true; break;
         case 'h':
             fputs(usage, stdout);
             ret = 0;
@@ -700,6 +703,7 @@ int rv_backtest_main(int argc, char **argv)
     b.tty = isatty(STDERR_FILENO);
 
     /* load every file into a temporary store */
+    t_load = rv_mono_ns();
     if (mkdtemp(dir) == NULL) {
         fprintf(stderr, "backtest: temporary store: %s\n", strerror(errno));
         goto done;
@@ -744,16 +748,25 @@ int rv_backtest_main(int argc, char **argv)
         struct rv_agg_sink sink = {on_bt_alert, &b};
         struct mergectx mc = {st, readers, heap, nfiles, rv_store_last_seq(st), b.tty, 0};
 
+        t_load = rv_mono_ns() - t_load;
         if ((rc = rv_agg_engine_new(&p, 0, &sink, &eng)) != RV_OK) {
             fprintf(stderr, "backtest: engine: %s\n", rv_strerror(rc));
             goto done;
         }
+        t_replay = rv_mono_ns();
         if ((rc = rv_agg_pipe_run(eng, produce_merge, &mc, &err)) != RV_OK) {
             fprintf(stderr, "backtest: %s\n", err.msg[0] ? err.msg : rv_strerror(rc));
             goto done;
         }
+        t_replay = rv_mono_ns() - t_replay;
         if (b.tty)
             fprintf(stderr, "\rreplayed: %llu events%20s\n", (unsigned long long)mc.seq, "");
+        if (timings)
+            fprintf(stderr,
+                    "backtest: timings: events %llu load_s %.3f replay_s %.3f "
+                    "replay_events_per_s %.0f\n",
+                    (unsigned long long)mc.seq, (double)t_load / 1e9, (double)t_replay / 1e9,
+                    t_replay ? (double)mc.seq / ((double)t_replay / 1e9) : 0.0);
     }
 
     /* score */

@@ -318,11 +318,11 @@ int main(int argc, char **argv)
     fprintf(f, "country_iso2,start_utc,end_utc,violation,kind,description,source\n");
     fclose(f);
     rv_store_close(&st);
-    char *bargv[] = {"backtest", "--events", nd, "--episodes", ep, NULL};
+    char *bargv[] = {"backtest", "--events", nd, "--episodes", ep, "--timings", NULL};
     FILE *saved = stdout;
     t_start = rv_mono_ns();
     stdout = fopen("/dev/null", "w");
-    int brc = rv_backtest_main(5, bargv);
+    int brc = rv_backtest_main(6, bargv);
     fclose(stdout);
     stdout = saved;
     double bt_s = secs(rv_mono_ns() - t_start);

@@ -230,9 +230,17 @@ int main(void)
     /* backtest, JSON, every alert written: the live sequence, byte for byte */
     {
         char *argv[] = {"backtest", "--events", fa, fg, fi, "--format", "ndjson", "--episodes",
-                        eps, "--alerts", al1, "--json", NULL};
-        rc = run_backtest(out, errf, 12, argv);
+                        eps, "--alerts", al1, "--json", "--timings", NULL};
+        char want[64], *te;
+        size_t tl;
+        rc = run_backtest(out, errf, 13, argv);
         CHECK(rc == 0);
+        /* --timings: one line on stderr, the events the merge replayed */
+        te = slurp(errf, &tl);
+        snprintf(want, sizeof want, "backtest: timings: events %zu load_s ", d.n);
+        CHECK(te != NULL && strncmp(te, want, strlen(want)) == 0 &&
+              strstr(te, " replay_events_per_s ") != NULL && te[tl - 1] == '\n');
+        free(te);
     }
     b1 = slurp(al1, &len1);
     if (getenv("AGG_TEST_VERBOSE") && b1)
