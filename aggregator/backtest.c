@@ -61,6 +61,7 @@ static const char usage[] =
     "description,source). Each events file is one feed, named after the file\n"
     "(up to its first '.'). --config: take the \"aggregator\" section of this config\n"
     "file. --alerts: also write every alert state change there, one JSON a line.\n"
+    "The temporary store goes in $TMPDIR (default /tmp).\n"
     "--timings: print the time of the load and of the replay on stderr.\n"
     "Prints: episodes N detected D recall R alerts A precision P lead_median_s L\n"
     "false_alarms_per_country_month F, then one line per missed episode.\n"
@@ -617,7 +618,7 @@ int rv_backtest_main(int argc, char **argv)
     struct rv_config conf;
     struct episode *eps = NULL;
     size_t neps = 0;
-    char dir[] = "/tmp/rv-backtest-XXXXXX";
+    char dir[PATH_MAX];
     bool have_dir = false;
     struct rv_store *st = NULL;
     struct rv_store_opts so;
@@ -704,9 +705,22 @@ int rv_backtest_main(int argc, char **argv)
 
     /* load every file into a temporary store */
     t_load = rv_mono_ns();
-    if (mkdtemp(dir) == NULL) {
-        fprintf(stderr, "backtest: temporary store: %s\n", strerror(errno));
-        goto done;
+    {
+        /* TMPDIR when set: a year of GDELT makes a temporary store of a few
+         * GiB, which a tmpfs /tmp would hold in memory */
+        const char *t = getenv("TMPDIR");
+        int n;
+        if (t == NULL || *t == '\0')
+            t = "/tmp";
+        n = snprintf(dir, sizeof dir, "%s/rv-backtest-XXXXXX", t);
+        if (n < 0 || (size_t)n >= sizeof dir) {
+            fprintf(stderr, "backtest: temporary store: TMPDIR is too long\n");
+            goto done;
+        }
+        if (mkdtemp(dir) == NULL) {
+            fprintf(stderr, "backtest: temporary store in '%s': %s\n", t, strerror(errno));
+            goto done;
+        }
     }
     have_dir = true;
     rv_store_opts_default(&so);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ftw.h>
@@ -324,6 +325,31 @@ int main(void)
         CHECK(e != NULL && strcmp(e, "backtest: events: cannot open '/nonexistent/x.ndjson': "
                                      "No such file or directory\n") == 0);
         free(e);
+    }
+    {
+        /* the temporary store goes in $TMPDIR, and is removed */
+        char tmp[160];
+        const char *saved = getenv("TMPDIR");
+        char *keep = saved ? strdup(saved) : NULL;
+        char *argv[] = {"backtest", "--events", fa, "--episodes", eps, NULL};
+        snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+        setenv("TMPDIR", "/nonexistent", 1);
+        rc = run_backtest(out, errf, 5, argv);
+        CHECK(rc == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strcmp(e, "backtest: temporary store in '/nonexistent': No such file "
+                                     "or directory\n") == 0);
+        free(e);
+        CHECK(mkdir(tmp, 0700) == 0);
+        setenv("TMPDIR", tmp, 1);
+        rc = run_backtest(out, errf, 5, argv);
+        CHECK(rc == 0);
+        CHECK(rmdir(tmp) == 0); /* empty again: the store was removed */
+        if (keep)
+            setenv("TMPDIR", keep, 1);
+        else
+            unsetenv("TMPDIR");
+        free(keep);
     }
     {
         char *argv[] = {"backtest", "--help", NULL};
