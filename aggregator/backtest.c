@@ -27,6 +27,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,34 +255,154 @@ fail:
 
 /* ------------------------------------------------------------- loading */
 
+/* The load runs on two threads: the feed parser on the calling one fills a
+ * batch while a writer thread stores the previous one (double buffering:
+ * the parser waits when the writer has not finished). Only the writer
+ * thread calls rv_store_put_batch while loading. */
 struct loadctx {
     struct rv_store *st;
-    struct rv_event *batch;
+    struct rv_event *batch, *spare; /* spare: the batch the writer had last */
     size_t n;
     struct rv_put_result *res;
-    uint64_t emitted, rejected, accepted;
+    uint64_t emitted, rejected;
     int rc;
     struct rv_errbuf err;
     bool tty;
     const char *file;
+    /* hand-over to the writer thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thr;
+    bool threaded;     /* else put inline */
+    struct rv_event *full; /* handed over, not yet stored (mu) */
+    size_t nfull;
+    bool stop;         /* (mu) */
+    int wrc;           /* the writer's first error (mu) */
+    struct rv_errbuf werr;
 };
+
+static int put_events(struct rv_store *st, struct rv_event *evs, size_t n,
+                      struct rv_put_result *res, struct rv_errbuf *err)
+{
+    int rc = rv_store_put_batch(st, evs, n, NULL, 0, NULL, 0, res, err);
+
+    for (size_t i = 0; i < n; i++)
+        rv_event_release(&evs[i]);
+    return rc;
+}
+
+static void *load_writer(void *arg)
+{
+    struct loadctx *c = arg;
+
+    pthread_setname_np(pthread_self(), "rv-bt-writer");
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (c->full == NULL && !c->stop)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->full == NULL)
+            break; /* stop, nothing left */
+        struct rv_event *evs = c->full;
+        size_t n = c->nfull;
+        bool skip = c->wrc != RV_OK;
+        pthread_mutex_unlock(&c->mu);
+        struct rv_errbuf err = {0};
+        int rc = RV_OK;
+        if (skip)
+            for (size_t i = 0; i < n; i++)
+                rv_event_release(&evs[i]);
+        else
+            rc = put_events(c->st, evs, n, c->res, &err);
+        pthread_mutex_lock(&c->mu);
+        if (rc != RV_OK && c->wrc == RV_OK) {
+            c->wrc = rc;
+            c->werr = err;
+        }
+        c->full = NULL;
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* Waits until the writer has stored everything handed over; returns its
+ * first error (c->err set). */
+static int load_drain(struct loadctx *c)
+{
+    int rc;
+
+    if (!c->threaded)
+        return RV_OK;
+    pthread_mutex_lock(&c->mu);
+    while (c->full != NULL)
+        pthread_cond_wait(&c->cv, &c->mu);
+    rc = c->wrc;
+    if (rc != RV_OK)
+        c->err = c->werr;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
 
 static int flush_batch(struct loadctx *c)
 {
     int rc = RV_OK;
 
-    if (c->n > 0) {
-        rc = rv_store_put_batch(c->st, c->batch, c->n, NULL, 0, NULL, 0, c->res, &c->err);
-        for (size_t i = 0; i < c->n; i++) {
-            if (rc == RV_OK && c->res[i].outcome == RV_OUT_ACCEPTED)
-                c->accepted++;
-            rv_event_release(&c->batch[i]);
+    if (c->n > 0 && !c->threaded) {
+        rc = put_events(c->st, c->batch, c->n, c->res, &c->err);
+        c->n = 0;
+    } else if (c->n > 0) {
+        /* the writer is done with the previous batch once full is NULL */
+        pthread_mutex_lock(&c->mu);
+        while (c->full != NULL)
+            pthread_cond_wait(&c->cv, &c->mu);
+        rc = c->wrc;
+        if (rc != RV_OK) {
+            c->err = c->werr;
+            for (size_t i = 0; i < c->n; i++)
+                rv_event_release(&c->batch[i]);
+        } else {
+            struct rv_event *t = c->spare;
+            c->full = c->batch;
+            c->nfull = c->n;
+            c->spare = c->batch;
+            c->batch = t;
+            pthread_cond_broadcast(&c->cv);
         }
+        pthread_mutex_unlock(&c->mu);
         c->n = 0;
     }
     if (c->tty)
         fprintf(stderr, "\rloading %.60s: %llu events", c->file, (unsigned long long)c->emitted);
     return rc;
+}
+
+/* Starts the writer thread (or, when none can start, the load stores
+ * inline). */
+static void load_start(struct loadctx *c)
+{
+    c->threaded = false;
+    if (pthread_mutex_init(&c->mu, NULL) != 0)
+        return;
+    pthread_cond_init(&c->cv, NULL);
+    c->threaded = pthread_create(&c->thr, NULL, load_writer, c) == 0;
+    if (!c->threaded) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+    }
+}
+
+static void load_stop(struct loadctx *c)
+{
+    if (!c->threaded)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thr, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    c->threaded = false;
 }
 
 static int on_emit(void *arg, struct rv_event *ev)
@@ -366,6 +487,11 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
         for (size_t i = 0; i < c->n; i++)
             rv_event_release(&c->batch[i]);
     c->n = 0;
+    /* the file's events are all in the store (its seq range is read next) */
+    if (rc == RV_OK)
+        rc = load_drain(c);
+    else
+        load_drain(c);
     if (map)
         munmap(map, (size_t)sb.st_size);
     if (rc != RV_OK && c->err.msg[0] == '\0')
@@ -733,13 +859,16 @@ int rv_backtest_main(int argc, char **argv)
     readers = calloc(nfiles, sizeof *readers);
     heap = calloc(nfiles, sizeof *heap);
     lc.batch = calloc(LOAD_BATCH, sizeof *lc.batch);
+    lc.spare = calloc(LOAD_BATCH, sizeof *lc.spare);
     lc.res = calloc(LOAD_BATCH, sizeof *lc.res);
-    if (readers == NULL || heap == NULL || lc.batch == NULL || lc.res == NULL) {
+    if (readers == NULL || heap == NULL || lc.batch == NULL || lc.spare == NULL ||
+        lc.res == NULL) {
         fprintf(stderr, "backtest: out of memory\n");
         goto done;
     }
     lc.st = st;
     lc.tty = b.tty;
+    load_start(&lc);
     for (size_t i = 0; i < nfiles; i++) {
         readers[i].next = rv_store_last_seq(st) + 1;
         if (load_file(&lc, files[i], parse) != RV_OK) {
@@ -749,6 +878,7 @@ int rv_backtest_main(int argc, char **argv)
         readers[i].last = rv_store_last_seq(st);
         readers[i].file = (int)i;
     }
+    load_stop(&lc);
     if (b.tty)
         fprintf(stderr, "\rloaded %zu files: %llu events%40s\n", nfiles,
                 (unsigned long long)lc.emitted, "");
@@ -915,7 +1045,9 @@ done:
     }
     free(readers);
     free(heap);
+    load_stop(&lc);
     free(lc.batch);
+    free(lc.spare);
     free(lc.res);
     rv_store_close(&st);
     if (have_dir)
