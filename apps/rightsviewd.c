@@ -16,6 +16,7 @@
 #include "rv/agg.h"
 #include "rv/config.h"
 #include "rv/demo.h"
+#include "rv/event.h"
 #include "rv/feeds.h"
 #include "rv/ingest.h"
 #include "rv/links.h"
@@ -190,6 +191,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is a full disk: an error, not a kill */
+    rv_event_parse_arena_init(); /* before any thread; else rv_event_parse uses malloc */
 
     if (rv_metrics_new(&m) != RV_OK)
         goto out;

@@ -771,6 +771,7 @@ static int cmd_query(int argc, char **argv)
 int main(int argc, char **argv)
 {
     rv_log_set_level(RV_LOG_WARN);
+    rv_event_parse_arena_init(); /* else rv_event_parse uses malloc */
     if (argc < 2)
         return usage(stderr, EXIT_USAGE);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -443,11 +443,84 @@ static void test_time(void)
     CHECK(rv_violation_name(14) == NULL);
 }
 
+/* An event of nearly RV_EVENT_MAX_BYTES whose JSON tree does not fit in
+ * the 64 KiB parse arena: attrs holding an array of 25,000 zeros (about
+ * 1.6 MB of cJSON nodes); rejected for its attrs, after the parse. */
+static char *big_event(void)
+{
+    static const char head[] = "{\"id\":\"big\",\"kind\":\"news\",\"country\":\"SY\","
+                               "\"violation\":\"killing\",\"time\":\"2024-03-01T10:15:00Z\","
+                               "\"attrs\":{\"z\":[0";
+    size_t n = sizeof head - 1, cap = 60000;
+    char *s = malloc(cap);
+
+    memcpy(s, head, n);
+    for (int i = 1; i < 25000; i++) {
+        s[n++] = ',';
+        s[n++] = '0';
+    }
+    memcpy(s + n, "]}}", 4);
+    return s;
+}
+
+/* The encoded form of TEXT parsed (malloc'd), or NULL with *MSG set to
+ * the rejection. */
+static unsigned char *parsed(const char *text, size_t *len, char *msg, size_t cap)
+{
+    struct rv_event ev;
+    struct rv_errbuf err;
+    unsigned char *buf = NULL;
+
+    msg[0] = '\0';
+    if (rv_event_parse(text, strlen(text), "partner", &ev, NULL, &err) != RV_OK) {
+        snprintf(msg, cap, "%s", err.msg);
+        return NULL;
+    }
+    *len = rv_event_encoded_size(&ev);
+    buf = malloc(*len);
+    if (buf && rv_event_encode(&ev, buf, *len) != (int)*len) {
+        free(buf);
+        buf = NULL;
+    }
+    rv_event_release(&ev);
+    return buf;
+}
+
 int main(void)
 {
+    char *big = big_event(), m1[256], m2[256];
+    size_t l1 = 0, l2 = 0;
+    unsigned char *g1, *g2;
+
+    CHECK(strlen(big) > 50000 && strlen(big) < RV_EVENT_MAX_BYTES);
+    g1 = parsed(GOOD, &l1, m1, sizeof m1);
+    CHECK(g1 != NULL);
+    CHECK(parsed(big, &l2, m1, sizeof m1) == NULL);
+    CHECK_STR(m1, "attrs: longer than 16384 bytes");
     test_good();
     test_hostile();
     test_batches();
     test_time();
+    /* again with the parse arena: the same results, byte for byte, for a
+     * tree in the arena and for one that overflows it into malloc (ASan
+     * checks the frees) */
+    CHECK(rv_event_parse_arena_init() == RV_OK);
+    CHECK(rv_event_parse_arena_init() == RV_OK); /* twice is harmless */
+    test_good();
+    test_hostile();
+    test_batches();
+    g2 = parsed(GOOD, &l2, m2, sizeof m2);
+    CHECK(g1 && g2 && l1 == l2 && memcmp(g1, g2, l1) == 0);
+    for (int i = 0; i < 1000; i++) { /* the arena is reused, not grown */
+        free(g2);
+        g2 = parsed(i % 2 ? GOOD : big, &l2, m2, sizeof m2);
+        if (i % 2)
+            CHECK(g2 != NULL && l2 == l1 && memcmp(g1, g2, l1) == 0);
+        else
+            CHECK(g2 == NULL && strcmp(m2, m1) == 0);
+    }
+    free(g1);
+    free(g2);
+    free(big);
     CHECK_DONE();
 }

@@ -82,6 +82,13 @@ int rv_event_from_json(const cJSON *obj, const char *source, struct rv_event *ev
 int rv_event_parse(const char *text, size_t len, const char *source, struct rv_event *ev,
                    struct rv_parse_info *info, struct rv_errbuf *err);
 
+/* Makes rv_event_parse() allocate its JSON tree from a per-thread arena
+ * (about twice as fast on small events): installs cJSON hooks that send
+ * every other allocation to malloc. Call once from main() before any
+ * thread uses cJSON; optional (without it rv_event_parse uses malloc).
+ * Each thread that parses keeps 64 KiB until it exits. Errors: RV_ENOMEM. */
+int rv_event_parse_arena_init(void);
+
 /* Checks an event built by code (feed parsers): same rules as
  * rv_event_from_json for the fields already set. Errors: RV_EINVAL. */
 int rv_event_validate(const struct rv_event *ev, struct rv_errbuf *err);
