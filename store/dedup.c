@@ -87,6 +87,24 @@ static void fill(struct rv_dedup *d, struct rv_dedup_slot *t, size_t size)
     d->n = n;
 }
 
+int rv_dedup_reserve(struct rv_dedup *d, size_t keys)
+{
+    size_t size = 16384;
+    struct rv_dedup_slot *t;
+
+    while ((keys + 1) * 2 > size)
+        size *= 2;
+    if (d->mask + 1 >= size && d->tab)
+        return RV_OK;
+    if ((t = calloc(size, sizeof(*t))) == NULL)
+        return RV_ENOMEM;
+    fill(d, t, size);
+    free(d->tab);
+    d->tab = t;
+    d->mask = size - 1;
+    return RV_OK;
+}
+
 int rv_dedup_add(struct rv_dedup *d, const void *key, size_t len, uint32_t h, uint64_t seq)
 {
     size_t need = RV_DEDUP_REC_HDR + len;

@@ -52,6 +52,10 @@ int rv_dedup_find(const struct rv_dedup *d, const void *key, size_t len, uint32_
  * RV_ENOMEM (then nothing changed). */
 int rv_dedup_add(struct rv_dedup *d, const void *key, size_t len, uint32_t h, uint64_t seq);
 
+/* Sizes the table for KEYS keys now, so that adding them never rehashes.
+ * RV_OK or RV_ENOMEM (then nothing changed). */
+int rv_dedup_reserve(struct rv_dedup *d, size_t keys);
+
 /* Drops every key added after the arena had MARK bytes (d->len then).
  * Allocates nothing, cannot fail. */
 void rv_dedup_truncate(struct rv_dedup *d, size_t mark);

@@ -770,14 +770,26 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
     }
     txn = NULL;
     st->last_flush_ns = rv_mono_ns();
-    if (!st->opts.read_only && !st->opts.meta_only && (rc = rebuild_from_log(st, err)))
-        goto fail;
+    if (!st->opts.read_only && !st->opts.meta_only) {
+        /* both sets sized for a full cycle up front (at most 1M keys,
+         * 16 MiB a table): no rehash while the first ones fill */
+        size_t keys = st->opts.dedup_flush_keys < ((size_t)1 << 20) ? st->opts.dedup_flush_keys
+                                                                    : (size_t)1 << 20;
+        if (rv_dedup_reserve(&st->dd, keys) != RV_OK || rv_dedup_reserve(&st->ddf, keys) != RV_OK) {
+            rc = rv_err_set(err, RV_ENOMEM, "store: out of memory");
+            goto fail;
+        }
+        if ((rc = rebuild_from_log(st, err)))
+            goto fail;
+    }
     *out = st;
     return RV_OK;
 fail:
     if (txn)
         mdb_txn_abort(txn);
     mdb_env_close(st->env);
+    rv_dedup_free(&st->dd);
+    rv_dedup_free(&st->ddf);
 fail_nenv:
     if (st->lock_fd >= 0)
         close(st->lock_fd);
