@@ -123,6 +123,15 @@ __attribute__((unused)) static void add(struct ds *d, const char *source, const 
     e->value = value;
 }
 
+/* Releases the events of D and D's array. */
+__attribute__((unused)) static void ds_free(struct ds *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        rv_event_release(&d->ev[i]);
+    free(d->ev);
+    memset(d, 0, sizeof *d);
+}
+
 /* --------------------------------------------------------------- helpers */
 
 __attribute__((unused)) static int submit(struct rv_writer *w, const struct rv_event *evs, size_t n)

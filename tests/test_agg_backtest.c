@@ -157,6 +157,22 @@ static int run_backtest(const char *out, const char *errf, int argc, char **argv
     return rc;
 }
 
+/* Runs the backtest ARGV (NULL-terminated) and expects exit 2 with
+ * exactly MSG on stderr. */
+static void expect_error(const char *out, const char *errf, char **argv, const char *msg)
+{
+    int argc = 0;
+    size_t len;
+    char *e;
+
+    while (argv[argc] != NULL)
+        argc++;
+    CHECK(run_backtest(out, errf, argc, argv) == 2);
+    e = slurp(errf, &len);
+    CHECK_STR(e, msg);
+    free(e);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/rv-test-bt-XXXXXX", store_dir[128], fa[128], fg[128], fi[128], eps[128],
@@ -173,8 +189,8 @@ int main(void)
     int64_t t0;
     void *zctx;
     char t1[32], t2[32], t3[32], t4[32];
-    size_t len1, len2, lo, le;
-    char *b1, *b2, *o, *e;
+    size_t len1, len2, lo;
+    char *b1, *b2, *o;
     int rc;
 
     rv_log_set_level(RV_LOG_ERROR);
@@ -290,41 +306,29 @@ int main(void)
         fprintf(f, "country,start,end\nSY,2024-01-01,2024-01-02\n");
         fclose(f);
         char *argv[] = {"backtest", "--events", fa, "--episodes", bad, NULL};
-        rc = run_backtest(out, errf, 5, argv);
-        CHECK(rc == 2);
-        e = slurp(errf, &le);
-        CHECK(e != NULL && strcmp(e, "backtest: episodes: line 1: header must be "
-                                     "'country_iso2,start_utc,end_utc,violation,kind,"
-                                     "description,source'\n") == 0);
-        free(e);
+        expect_error(out, errf, argv,
+                     "backtest: episodes: line 1: header must be "
+                     "'country_iso2,start_utc,end_utc,violation,kind,"
+                     "description,source'\n");
         f = fopen(bad, "w");
         fprintf(f, "country_iso2,start_utc,end_utc,violation,kind,description,source\n"
                    "XX,2024-01-01,2024-01-02,killing,incident,x,y\n");
         fclose(f);
-        rc = run_backtest(out, errf, 5, argv);
-        CHECK(rc == 2);
-        e = slurp(errf, &le);
-        CHECK(e != NULL && strcmp(e, "backtest: episodes: line 2: country_iso2: 'XX' is not an "
-                                     "ISO 3166-1 alpha-2 code\n") == 0);
-        free(e);
+        expect_error(out, errf, argv,
+                     "backtest: episodes: line 2: country_iso2: 'XX' is not an "
+                     "ISO 3166-1 alpha-2 code\n");
     }
     {
         char *argv[] = {"backtest", "--events", fa, "--format", "csv", "--episodes", eps, NULL};
-        rc = run_backtest(out, errf, 7, argv);
-        CHECK(rc == 2);
-        e = slurp(errf, &le);
-        CHECK(e != NULL && strcmp(e, "backtest: --format: 'csv' is not ndjson, gdelt, acled, "
-                                     "ooni or ioda\n") == 0);
-        free(e);
+        expect_error(out, errf, argv,
+                     "backtest: --format: 'csv' is not ndjson, gdelt, acled, "
+                     "ooni or ioda\n");
     }
     {
         char *argv[] = {"backtest", "--events", "/nonexistent/x.ndjson", "--episodes", eps, NULL};
-        rc = run_backtest(out, errf, 5, argv);
-        CHECK(rc == 2);
-        e = slurp(errf, &le);
-        CHECK(e != NULL && strcmp(e, "backtest: events: cannot open '/nonexistent/x.ndjson': "
-                                     "No such file or directory\n") == 0);
-        free(e);
+        expect_error(out, errf, argv,
+                     "backtest: events: cannot open '/nonexistent/x.ndjson': "
+                     "No such file or directory\n");
     }
     {
         /* the temporary store goes in $TMPDIR, and is removed */
@@ -334,12 +338,9 @@ int main(void)
         char *argv[] = {"backtest", "--events", fa, "--episodes", eps, NULL};
         snprintf(tmp, sizeof tmp, "%s/tmp", dir);
         setenv("TMPDIR", "/nonexistent", 1);
-        rc = run_backtest(out, errf, 5, argv);
-        CHECK(rc == 2);
-        e = slurp(errf, &le);
-        CHECK(e != NULL && strcmp(e, "backtest: temporary store in '/nonexistent': No such file "
-                                     "or directory\n") == 0);
-        free(e);
+        expect_error(out, errf, argv,
+                     "backtest: temporary store in '/nonexistent': No such file "
+                     "or directory\n");
         CHECK(mkdir(tmp, 0700) == 0);
         setenv("TMPDIR", tmp, 1);
         rc = run_backtest(out, errf, 5, argv);
@@ -361,9 +362,7 @@ int main(void)
     }
 
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    for (size_t i = 0; i < d.n; i++)
-        rv_event_release(&d.ev[i]);
-    free(d.ev);
+    ds_free(&d);
     free(stored.p);
     free(b1);
     free(b2);

@@ -20,6 +20,7 @@
 
 #include "../aggregator/engine_int.h"
 #include "agg_dataset.h"
+#include "store_util.h"
 
 static char *big_attrs;   /* ~12 KiB of JSON */
 static char *big_title;
@@ -116,17 +117,9 @@ static int produce_array(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *er
     return RV_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    char dir[] = "/tmp/rv-test-aggpipe-XXXXXX";
+    char dir[256];
     struct rv_store *st = NULL;
     struct rv_store_opts so;
     struct rv_errbuf err = {0};
@@ -138,7 +131,7 @@ int main(void)
     int64_t t0;
 
     rv_log_set_level(RV_LOG_ERROR);
-    if (rv_time_from_civil(2024, 3, 4, 0, 0, 0, &t0) != RV_OK || mkdtemp(dir) == NULL)
+    if (rv_time_from_civil(2024, 3, 4, 0, 0, 0, &t0) != RV_OK || make_tmpdir(dir, sizeof dir) == NULL)
         return 1;
     big_attrs = malloc(13000);
     big_title = malloc(1001);
@@ -224,9 +217,7 @@ int main(void)
         rv_agg_engine_free(&e);
     }
 
-    for (size_t i = 0; i < d.n; i++)
-        rv_event_release(&d.ev[i]);
-    free(d.ev);
+    ds_free(&d);
     free(ref_al.p);
     free(ref_cells.p);
     free(rep_al.p);
@@ -234,6 +225,6 @@ int main(void)
     free(pipe_cells.p);
     free(big_attrs);
     free(big_title);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_rf(dir);
     CHECK_DONE();
 }

@@ -276,9 +276,7 @@ int main(void)
     }
     zmq_ctx_term(zctx);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    for (size_t i = 0; i < d.n; i++)
-        rv_event_release(&d.ev[i]);
-    free(d.ev);
+    ds_free(&d);
     free(stored.p);
     free(replayed.p);
     free(published.p);
