@@ -121,6 +121,7 @@ static void *writer_main(void *arg)
     struct rv_writer *w = arg;
     uint64_t last_seq = rv_store_last_seq(w->st);
     uint64_t next_retention = rv_mono_ns(); /* first check at start */
+    uint64_t next_ckpt = 0;                 /* no checkpoint attempt before this */
 
     pthread_setname_np(pthread_self(), "rv-writer"); /* shown by top -H, perf */
     rv_store_manual_checkpoints(w->st, true);
@@ -206,9 +207,14 @@ static void *writer_main(void *arg)
                 r->err = err;
             r->done(r, r->arg);
         }
-        /* checkpoints after the acks, never before them */
-        if (rv_store_checkpoint_due(w->st) && rv_store_flush(w->st, &err))
-            rv_log_warn("writer", "checkpoint failed reason=\"%s\"", err.msg);
+        /* checkpoints after the acks, never before them; after a failure
+         * (a full disk) not before retry_ms, rather than after every group */
+        if (rv_mono_ns() >= next_ckpt && rv_store_checkpoint_due(w->st) &&
+            rv_store_flush(w->st, &err)) {
+            rv_log_warn("writer", "checkpoint failed, retrying reason=\"%s\" retry_ms=%u", err.msg,
+                        w->opts.retry_ms);
+            next_ckpt = rv_mono_ns() + (uint64_t)w->opts.retry_ms * 1000000u;
+        }
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
