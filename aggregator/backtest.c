@@ -276,6 +276,8 @@ struct loadctx {
     bool threaded;     /* else put inline */
     struct rv_event *full; /* handed over, not yet stored (mu) */
     size_t nfull;
+    size_t cur_file, full_file; /* the file of the batch being filled / handed over */
+    uint64_t *file_last;   /* per file: the last seq stored for it, 0 if none yet (mu) */
     bool stop;         /* (mu) */
     int wrc;           /* the writer's first error (mu) */
     struct rv_errbuf werr;
@@ -314,6 +316,8 @@ static void *load_writer(void *arg)
         else
             rc = put_events(c->st, evs, n, c->res, &err);
         pthread_mutex_lock(&c->mu);
+        if (rc == RV_OK)
+            c->file_last[c->full_file] = rv_store_last_seq(c->st);
         if (rc != RV_OK && c->wrc == RV_OK) {
             c->wrc = rc;
             c->werr = err;
@@ -349,6 +353,8 @@ static int flush_batch(struct loadctx *c)
 
     if (c->n > 0 && !c->threaded) {
         rc = put_events(c->st, c->batch, c->n, c->res, &c->err);
+        if (rc == RV_OK)
+            c->file_last[c->cur_file] = rv_store_last_seq(c->st);
         c->n = 0;
     } else if (c->n > 0) {
         /* the writer is done with the previous batch once full is NULL */
@@ -364,6 +370,7 @@ static int flush_batch(struct loadctx *c)
             struct rv_event *t = c->spare;
             c->full = c->batch;
             c->nfull = c->n;
+            c->full_file = c->cur_file;
             c->spare = c->batch;
             c->batch = t;
             pthread_cond_broadcast(&c->cv);
@@ -487,11 +494,6 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
         for (size_t i = 0; i < c->n; i++)
             rv_event_release(&c->batch[i]);
     c->n = 0;
-    /* the file's events are all in the store (its seq range is read next) */
-    if (rc == RV_OK)
-        rc = load_drain(c);
-    else
-        load_drain(c);
     if (map)
         munmap(map, (size_t)sb.st_size);
     if (rc != RV_OK && c->err.msg[0] == '\0')
@@ -501,27 +503,39 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
 
 /* --------------------------------------------------------------- merge */
 
+/* A file's log range, read a chunk at a time: views whose strings are
+ * copied into BYTES (the read txn ends with the fill). */
 struct reader {
     uint64_t next, last; /* seq range still to read */
-    struct rv_event *buf;
+    struct rv_event_view *buf;
     uint64_t *seqs;
     size_t n, pos, cap;
+    char *bytes;
+    size_t blen, bcap;
+    bool oom;
     int file;
 };
 
-struct fillctx {
-    struct reader *r;
-};
-
-static int on_fill(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+static int on_fill(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event_view *ev)
 {
-    struct reader *r = ((struct fillctx *)arg)->r;
+    struct reader *r = arg;
+    size_t need = rv_event_view_bytes(ev);
 
     (void)ingest_ms;
     if (seq > r->last)
         return 1;
-    if (rv_event_copy(&r->buf[r->n], ev) != RV_OK)
-        return 1;
+    if (r->blen + need > r->bcap) {
+        if (r->n > 0)
+            return 1; /* this one starts the next fill */
+        char *nb = realloc(r->bytes, need); /* nothing points into it yet */
+        if (nb == NULL) {
+            r->oom = true;
+            return 1;
+        }
+        r->bytes = nb;
+        r->bcap = need;
+    }
+    r->blen += rv_event_view_copy(&r->buf[r->n], ev, r->bytes + r->blen);
     r->seqs[r->n] = seq;
     r->n++;
     r->next = seq + 1;
@@ -530,14 +544,14 @@ static int on_fill(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_e
 
 static int reader_fill(struct rv_store *st, struct reader *r, struct rv_errbuf *err)
 {
-    struct fillctx fc = {r};
+    int rc;
 
-    for (size_t i = 0; i < r->n; i++)
-        rv_event_release(&r->buf[i]);
-    r->n = r->pos = 0;
+    r->n = r->pos = r->blen = 0;
     if (r->next > r->last)
         return RV_OK;
-    int rc = rv_store_read_log(st, r->next, r->cap, on_fill, &fc, err);
+    rc = rv_store_read_log_view(st, r->next, r->cap, on_fill, r, err);
+    if (rc == RV_OK && r->oom)
+        return rv_err_set(err, RV_ENOMEM, "out of memory");
     if (rc == RV_OK && r->n == 0)
         r->next = r->last + 1; /* nothing left in range */
     return rc;
@@ -546,7 +560,7 @@ static int reader_fill(struct rv_store *st, struct reader *r, struct rv_errbuf *
 /* Heap of readers ordered by (time of head, file, seq). */
 static bool before(const struct reader *a, const struct reader *b)
 {
-    const struct rv_event *x = &a->buf[a->pos], *y = &b->buf[b->pos];
+    const struct rv_event_view *x = &a->buf[a->pos], *y = &b->buf[b->pos];
 
     if (x->time_ms != y->time_ms)
         return x->time_ms < y->time_ms;
@@ -641,7 +655,9 @@ static int produce_merge(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *er
         r->cap = per;
         r->buf = calloc(per, sizeof *r->buf);
         r->seqs = calloc(per, sizeof *r->seqs);
-        if (r->buf == NULL || r->seqs == NULL)
+        r->bcap = per * 256; /* grown for one large event if need be */
+        r->bytes = malloc(r->bcap);
+        if (r->buf == NULL || r->seqs == NULL || r->bytes == NULL)
             return rv_err_set(err, RV_ENOMEM, "out of memory");
         if ((rc = reader_fill(mc->st, r, err)) != RV_OK)
             return rc;
@@ -652,12 +668,10 @@ static int produce_merge(struct rv_agg_pipe *pp, void *arg, struct rv_errbuf *er
         sift_down(mc->heap, nheap, i);
     while (nheap > 0) {
         struct reader *r = mc->heap[0];
-        struct rv_event_view v;
 
-        rv_event_view_of(&r->buf[r->pos], &v);
         ++mc->seq;
         progress(mc);
-        if (rv_agg_pipe_put(pp, mc->seq, &v))
+        if (rv_agg_pipe_put(pp, mc->seq, &r->buf[r->pos]))
             return RV_OK; /* the engine stopped: its error is reported */
         if (++r->pos == r->n) {
             if ((rc = reader_fill(mc->st, r, err)) != RV_OK)
@@ -861,8 +875,9 @@ int rv_backtest_main(int argc, char **argv)
     lc.batch = calloc(LOAD_BATCH, sizeof *lc.batch);
     lc.spare = calloc(LOAD_BATCH, sizeof *lc.spare);
     lc.res = calloc(LOAD_BATCH, sizeof *lc.res);
+    lc.file_last = calloc(nfiles, sizeof *lc.file_last);
     if (readers == NULL || heap == NULL || lc.batch == NULL || lc.spare == NULL ||
-        lc.res == NULL) {
+        lc.res == NULL || lc.file_last == NULL) {
         fprintf(stderr, "backtest: out of memory\n");
         goto done;
     }
@@ -870,15 +885,31 @@ int rv_backtest_main(int argc, char **argv)
     lc.tty = b.tty;
     load_start(&lc);
     for (size_t i = 0; i < nfiles; i++) {
-        readers[i].next = rv_store_last_seq(st) + 1;
+        lc.cur_file = i;
         if (load_file(&lc, files[i], parse) != RV_OK) {
+            load_drain(&lc);
             fprintf(stderr, "backtest: %s\n", lc.err.msg);
             goto done;
         }
-        readers[i].last = rv_store_last_seq(st);
-        readers[i].file = (int)i;
+    }
+    if (load_drain(&lc) != RV_OK) {
+        fprintf(stderr, "backtest: %s\n", lc.err.msg);
+        goto done;
     }
     load_stop(&lc);
+    {
+        /* each file's seq range: from after the previous file's to its
+         * last stored event (none stored: an empty range) */
+        uint64_t prev = 0;
+        for (size_t i = 0; i < nfiles; i++) {
+            if (lc.file_last[i] < prev)
+                lc.file_last[i] = prev;
+            readers[i].next = prev + 1;
+            readers[i].last = lc.file_last[i];
+            readers[i].file = (int)i;
+            prev = lc.file_last[i];
+        }
+    }
     if (b.tty)
         fprintf(stderr, "\rloaded %zu files: %llu events%40s\n", nfiles,
                 (unsigned long long)lc.emitted, "");
@@ -1037,10 +1068,9 @@ done:
     rv_agg_engine_free(&eng);
     if (readers) {
         for (size_t i = 0; i < nfiles; i++) {
-            for (size_t k = 0; k < readers[i].n; k++)
-                rv_event_release(&readers[i].buf[k]);
             free(readers[i].buf);
             free(readers[i].seqs);
+            free(readers[i].bytes);
         }
     }
     free(readers);
@@ -1049,6 +1079,7 @@ done:
     free(lc.batch);
     free(lc.spare);
     free(lc.res);
+    free(lc.file_last);
     rv_store_close(&st);
     if (have_dir)
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -854,6 +854,38 @@ void rv_event_view_of(const struct rv_event *ev, struct rv_event_view *v)
     v->attrs_len = ev->attrs ? strlen(ev->attrs) : 0;
 }
 
+size_t rv_event_view_bytes(const struct rv_event_view *src)
+{
+    return src->source_len + src->id_len + src->admin1_len + src->title_len + src->url_len +
+           src->attrs_len + 6;
+}
+
+/* LEN bytes of S at *P, then a NUL; returns the copy. */
+static const char *view_str(char **p, const char *s, size_t len)
+{
+    char *d = *p;
+
+    if (len > 0)
+        memcpy(d, s, len);
+    d[len] = '\0';
+    *p = d + len + 1;
+    return d;
+}
+
+size_t rv_event_view_copy(struct rv_event_view *dst, const struct rv_event_view *src, char *buf)
+{
+    char *p = buf;
+
+    *dst = *src;
+    dst->source = view_str(&p, src->source, src->source_len);
+    dst->id = view_str(&p, src->id, src->id_len);
+    dst->admin1 = view_str(&p, src->admin1, src->admin1_len);
+    dst->title = src->title ? view_str(&p, src->title, src->title_len) : NULL;
+    dst->url = src->url ? view_str(&p, src->url, src->url_len) : NULL;
+    dst->attrs = src->attrs ? view_str(&p, src->attrs, src->attrs_len) : NULL;
+    return (size_t)(p - buf);
+}
+
 int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v)
 {
     const unsigned char *fx = buf, *p, *end = fx + len;

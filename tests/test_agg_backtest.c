@@ -284,11 +284,20 @@ int main(void)
     }
     free(o);
 
-    /* a second replay: identical bytes; the text form */
+    /* a second replay: identical bytes; the text form. With an empty file
+     * and a file stored twice (all duplicates the second time) among them:
+     * both add nothing, the ranges of the files after them stay right */
     {
-        char *argv[] = {"backtest", "--events", fa, fg, fi, "--episodes", eps, "--alerts", al2,
-                        NULL};
-        rc = run_backtest(out, errf, 9, argv);
+        char empty[160];
+        FILE *f;
+        snprintf(empty, sizeof empty, "%s/empty.ndjson", dir);
+        f = fopen(empty, "w");
+        CHECK(f != NULL);
+        if (f)
+            fclose(f);
+        char *argv[] = {"backtest", "--events", fa, empty, fg, fa, fi, "--episodes", eps,
+                        "--alerts", al2, NULL};
+        rc = run_backtest(out, errf, 11, argv);
         CHECK(rc == 0);
     }
     b2 = slurp(al2, &len2);

@@ -146,6 +146,13 @@ int rv_event_decode_view(const void *buf, size_t len, struct rv_event_view *v);
  * for code that takes views (the aggregator). */
 void rv_event_view_of(const struct rv_event *ev, struct rv_event_view *v);
 
+/* Bytes rv_event_view_copy() needs for SRC's strings (each with a NUL). */
+size_t rv_event_view_bytes(const struct rv_event_view *src);
+/* DST = SRC with its strings copied into BUF (rv_event_view_bytes(SRC)
+ * bytes), so that DST outlives what SRC pointed into; returns the bytes
+ * used. A NULL title, url or attrs stays NULL. */
+size_t rv_event_view_copy(struct rv_event_view *dst, const struct rv_event_view *src, char *buf);
+
 /* Name of kind K ("probe"), or NULL. rv_kind_from_name: -1 if unknown. */
 const char *rv_kind_name(int k);
 int rv_kind_from_name(const char *name);
