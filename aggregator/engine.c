@@ -255,9 +255,13 @@ static uint64_t fnv1a(const char *s, size_t n)
     return h;
 }
 
-/* String -> index map, open addressing; keys owned by the map. */
+/* String -> index map, open addressing; keys owned by the map. Each
+ * slot keeps its key's hash: a probe touches the key string only when the
+ * hashes match (a miss in a map of 100000 series chased one scattered key
+ * a probe). */
 struct strmap {
     char **keys;
+    uint64_t *hashes;
     size_t *vals;
     size_t cap, n; /* cap a power of two */
 };
@@ -266,25 +270,30 @@ static int strmap_grow(struct strmap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 256;
     char **nk = calloc(ncap, sizeof *nk);
+    uint64_t *nh = calloc(ncap, sizeof *nh);
     size_t *nv = calloc(ncap, sizeof *nv);
 
-    if (nk == NULL || nv == NULL) {
+    if (nk == NULL || nh == NULL || nv == NULL) {
         free(nk);
+        free(nh);
         free(nv);
         return RV_ENOMEM;
     }
     for (size_t i = 0; i < m->cap; i++) {
         if (m->keys[i] == NULL)
             continue;
-        size_t j = fnv1a(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+        size_t j = m->hashes[i] & (ncap - 1);
         while (nk[j] != NULL)
             j = (j + 1) & (ncap - 1);
         nk[j] = m->keys[i];
+        nh[j] = m->hashes[i];
         nv[j] = m->vals[i];
     }
     free(m->keys);
+    free(m->hashes);
     free(m->vals);
     m->keys = nk;
+    m->hashes = nh;
     m->vals = nv;
     m->cap = ncap;
     return RV_OK;
@@ -295,9 +304,10 @@ static bool strmap_get(const struct strmap *m, const char *key, size_t *val)
 {
     if (m->cap == 0)
         return false;
-    size_t j = fnv1a(key, strlen(key)) & (m->cap - 1);
+    uint64_t h = fnv1a(key, strlen(key));
+    size_t j = h & (m->cap - 1);
     while (m->keys[j] != NULL) {
-        if (strcmp(m->keys[j], key) == 0) {
+        if (m->hashes[j] == h && strcmp(m->keys[j], key) == 0) {
             *val = m->vals[j];
             return true;
         }
@@ -310,12 +320,14 @@ static int strmap_put(struct strmap *m, const char *key, size_t val)
 {
     if ((m->n + 1) * 2 > m->cap && strmap_grow(m) != RV_OK)
         return RV_ENOMEM;
-    size_t j = fnv1a(key, strlen(key)) & (m->cap - 1);
+    uint64_t h = fnv1a(key, strlen(key));
+    size_t j = h & (m->cap - 1);
     while (m->keys[j] != NULL)
         j = (j + 1) & (m->cap - 1);
     m->keys[j] = strdup(key);
     if (m->keys[j] == NULL)
         return RV_ENOMEM;
+    m->hashes[j] = h;
     m->vals[j] = val;
     m->n++;
     return RV_OK;
@@ -326,6 +338,7 @@ static void strmap_free(struct strmap *m)
     for (size_t i = 0; i < m->cap; i++)
         free(m->keys[i]);
     free(m->keys);
+    free(m->hashes);
     free(m->vals);
     memset(m, 0, sizeof *m);
 }
