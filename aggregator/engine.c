@@ -2047,31 +2047,7 @@ int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_ev
 {
     struct rv_event_view v;
 
-    memset(&v, 0, sizeof v);
-    v.kind = ev->kind;
-    v.violation = ev->violation;
-    v.severity = ev->severity;
-    memcpy(v.country, ev->country, 3);
-    v.has_value = ev->has_value;
-    v.has_geo = ev->has_geo;
-    v.time_ms = ev->time_ms;
-    v.count = ev->count;
-    v.confidence = ev->confidence;
-    v.value = ev->value;
-    v.lat = ev->lat;
-    v.lon = ev->lon;
-    v.source = ev->source;
-    v.source_len = strlen(ev->source);
-    v.id = ev->id;
-    v.id_len = strlen(ev->id);
-    v.admin1 = ev->admin1;
-    v.admin1_len = strlen(ev->admin1);
-    v.title = ev->title;
-    v.title_len = ev->title ? strlen(ev->title) : 0;
-    v.url = ev->url;
-    v.url_len = ev->url ? strlen(ev->url) : 0;
-    v.attrs = ev->attrs;
-    v.attrs_len = ev->attrs ? strlen(ev->attrs) : 0;
+    rv_event_view_of(ev, &v);
     return rv_agg_engine_push_view(e, seq, &v);
 }
 

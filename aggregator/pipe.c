@@ -55,25 +55,6 @@ struct rv_agg_pipe {
     struct rv_errbuf prod_err;
 };
 
-/* Copies LEN bytes of S into C's buffer (with a NUL after them); returns
- * the copy. The caller has checked the room. */
-static const char *put_str(struct chunk *c, const char *s, size_t len)
-{
-    char *d = c->bytes + c->blen;
-
-    if (len > 0)
-        memcpy(d, s, len);
-    d[len] = '\0';
-    c->blen += len + 1;
-    return d;
-}
-
-static size_t view_bytes(const struct rv_event_view *ev)
-{
-    return ev->source_len + ev->id_len + ev->admin1_len + ev->title_len + ev->url_len +
-           ev->attrs_len + 6;
-}
-
 /* Hands slot[fill] to the consumer and waits for the next one to be free.
  * Returns 1 when the consumer has stopped. */
 static int pass_chunk(struct rv_agg_pipe *pp)
@@ -96,8 +77,7 @@ static int pass_chunk(struct rv_agg_pipe *pp)
 int rv_agg_pipe_put(struct rv_agg_pipe *pp, uint64_t seq, const struct rv_event_view *ev)
 {
     struct chunk *c;
-    struct rv_event_view *v;
-    size_t need = view_bytes(ev);
+    size_t need = rv_event_view_bytes(ev);
 
     if (pp->eng != NULL) {
         pp->direct_rc = rv_agg_engine_push_view(pp->eng, seq, ev);
@@ -119,14 +99,7 @@ int rv_agg_pipe_put(struct rv_agg_pipe *pp, uint64_t seq, const struct rv_event_
         c->bytes = nb;
         c->bcap = need;
     }
-    v = &c->v[c->n];
-    *v = *ev;
-    v->source = put_str(c, ev->source, ev->source_len);
-    v->id = put_str(c, ev->id, ev->id_len);
-    v->admin1 = put_str(c, ev->admin1, ev->admin1_len);
-    v->title = ev->title ? put_str(c, ev->title, ev->title_len) : NULL;
-    v->url = ev->url ? put_str(c, ev->url, ev->url_len) : NULL;
-    v->attrs = ev->attrs ? put_str(c, ev->attrs, ev->attrs_len) : NULL;
+    c->blen += rv_event_view_copy(&c->v[c->n], ev, c->bytes + c->blen);
     c->seq[c->n++] = seq;
     return 0;
 }
