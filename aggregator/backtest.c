@@ -6,8 +6,11 @@
  * source name is the file's base name up to the first '.', as a feed's
  * configured name would be) and written in batches into a temporary store
  * (mkdtemp, no_sync, removed at the end), so deduplication and the log
- * record format are the live ones and nothing but the current batch is in
- * memory (files are mmap'd). The logs of the files are then merged by
+ * record format are the live ones. Files are mmap'd. An ndjson file is
+ * streamed in its own order, nothing but the current batch in memory; a
+ * file of a feed format is one payload, whose events are held and written
+ * in event-time order (rv_feed_parser_sorted), as the feed workers write a
+ * payload. The logs of the files are then merged by
  * event time (ties: file order, then log order) -- the order in which live
  * feeds would have delivered them -- and pushed through the engine with
  * seqs counting from 1. For a single file that is exactly the order of the
@@ -60,8 +63,11 @@ static const char usage[] =
     "network) and compares its alerts at or above --level (default warning) with\n"
     "the labelled episodes (CSV: country_iso2,start_utc,end_utc,violation,kind,\n"
     "description,source). Each events file is one feed, named after the file\n"
-    "(up to its first '.'). --config: take the \"aggregator\" section of this config\n"
-    "file. --alerts: also write every alert state change there, one JSON a line.\n"
+    "(up to its first '.'). A file of a feed format is sorted by event time as the\n"
+    "feed workers do; an ndjson file is read in its order, which must be time\n"
+    "order (within the allowed lateness). --config: take the \"aggregator\"\n"
+    "section of this config file. --alerts: also write every alert state change\n"
+    "there, one JSON a line.\n"
     "The temporary store goes in $TMPDIR (default /tmp).\n"
     "--timings: print the time of the load and of the replay on stderr.\n"
     "Prints: episodes N detected D recall R alerts A precision P lead_median_s L\n"
@@ -818,7 +824,9 @@ int rv_backtest_main(int argc, char **argv)
         fprintf(stderr, "backtest: --events and --episodes are required\n%s", usage);
         goto done;
     }
-    parse = rv_feed_parser(format);
+    /* a payload's events in event-time order, as the feed workers write
+     * them (ndjson: in file order) */
+    parse = rv_feed_parser_sorted(format);
     if (parse == NULL) {
         fprintf(stderr, "backtest: --format: '%s' is not ndjson, gdelt, acled, ooni or ioda\n",
                 format);

@@ -3,12 +3,15 @@
  *
  * One worker thread polls every configured feed when it is due. A poll
  * reads the payload (libcurl for http(s), read() for files), parses it
- * with the format's parser into chunks of RV_FEEDS_CHUNK events and hands
- * each chunk to the writer with rv_writer_submit_wait; the last chunk of
- * a payload carries the feed's cursor, so the cursor commits in the same
- * transaction as the events it covers. A full chunk is held back until the
- * next event arrives, so the last request is never an empty one unless
- * the payload has no events at all.
+ * with the format's parser (rv_feed_parser_sorted: a payload's events in
+ * event-time order, but ndjson in its own) into chunks of RV_FEEDS_CHUNK
+ * events and hands each chunk to the writer with rv_writer_submit_wait;
+ * the last chunk of a payload carries the feed's cursor, so the cursor
+ * commits in the same transaction as the events it covers. A full chunk
+ * is held back until the next event arrives, so the last request is never
+ * an empty one unless the payload has no events at all. The sort holds
+ * the payload's events until the parse ends, so the first chunk leaves
+ * then.
  *
  * Stopping: the stop flag is read between chunks, between files and by
  * curl's progress callback (which aborts a transfer); the idle wait is a
@@ -749,6 +752,13 @@ static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf,
         rc = rv_err_set(err, c.rc, "%s", c.err.msg);
         goto out;
     }
+    if (prc == RV_ENOMEM) {
+        /* not the payload's fault (the sort could not hold its events):
+         * no cursor, the payload is read again after the backoff */
+        chunk_release(&c);
+        rc = rv_err_set(err, RV_ENOMEM, "%s", perr.msg);
+        goto out;
+    }
     if (prc != RV_OK && c.n == 0 && c.accepted + c.dup == 0) {
         /* not of the format at all: record the cursor so the same payload
          * is not re-read and re-logged every interval */
@@ -1410,7 +1420,9 @@ int rv_feeds_start(struct rv_store *st, struct rv_writer *w, const struct rv_fee
             rc = rv_err_set(err, RV_EINVAL, "feeds[%zu]: missing or bad name or url", i);
             goto fail;
         }
-        fd->parse = rv_feed_parser(feeds[i].format);
+        /* a payload's events reach the store in event-time order (ndjson:
+         * in its own order), as rvctl backtest loads them */
+        fd->parse = rv_feed_parser_sorted(feeds[i].format);
         if (!fd->parse) {
             rc = rv_err_set(err, RV_EINVAL, "feeds[%zu].format: unknown", i);
             goto fail;

@@ -1,6 +1,6 @@
 /* test_feeds: the feed workers (ingest/feeds.c), the NDJSON feed parser
- * and dispatcher (ingest/feed_ndjson.c) and the demo replay
- * (ingest/demo.c), against a real LMDB store and writer in a mkdtemp dir
+ * and dispatcher (ingest/feed_ndjson.c), the payload sort
+ * (ingest/feed_sorted.c) and the demo replay (ingest/demo.c), against a real LMDB store and writer in a mkdtemp dir
  * and a real HTTP server on 127.0.0.1 (tests/feeds_http_server.py). */
 #include <errno.h>
 #include <fcntl.h>
@@ -424,6 +424,76 @@ static size_t acled_expected(const char *path)
     fclose(fp);
     free(buf);
     return c.good;
+}
+
+/* ------------------------------------------------------- payload sort */
+
+/* Records each emitted event's time and id, in emission order; asks to
+ * stop after STOP_AFTER events when that is not 0. */
+struct order {
+    size_t n, stop_after, rejected;
+    int64_t t[64];
+    char id[64][RV_ID_MAX + 1];
+};
+
+static int order_emit(void *arg, struct rv_event *ev)
+{
+    struct order *o = arg;
+    if (o->n < 64) {
+        o->t[o->n] = ev->time_ms;
+        snprintf(o->id[o->n], sizeof(o->id[0]), "%s", ev->id);
+    }
+    o->n++;
+    rv_event_release(ev);
+    return o->stop_after && o->n == o->stop_after;
+}
+
+static void order_reject(void *arg, size_t record, const char *msg)
+{
+    struct order *o = arg;
+    (void)record;
+    (void)msg;
+    o->rejected++;
+}
+
+static void test_sorted_parser(void)
+{
+    /* newest first, two rows of the same day (kept in payload order), a
+     * bad row between them (passed on at once) */
+    static const char csv[] =
+        "event_id_cnty,event_date,iso,country,event_type,sub_event_type,fatalities\n"
+        "SUD1,05 April 2024,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD2,03 April 2024,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD3,not a date,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD4,03 April 2024,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD5,01 April 2024,729,Sudan,Violence against civilians,Attack,1\n";
+    static const char *want[] = {"acled-SUD5", "acled-SUD2", "acled-SUD4", "acled-SUD1"};
+    struct order o;
+    struct rv_feed_sink sink = {"x", order_emit, order_reject, &o};
+    struct rv_errbuf err;
+    rv_feed_parse_fn p = rv_feed_parser_sorted("acled");
+
+    CHECK(rv_feed_parser_sorted("ndjson") == rv_feed_parse_ndjson); /* in its own order */
+    CHECK(rv_feed_parser_sorted("xml") == NULL && rv_feed_parser_sorted(NULL) == NULL);
+    CHECK(p != NULL && p != rv_feed_parse_acled);
+    CHECK(rv_feed_parser_sorted("ooni") != NULL && rv_feed_parser_sorted("ioda") != NULL &&
+          rv_feed_parser_sorted("gdelt") != NULL);
+    if (!p)
+        return;
+    memset(&o, 0, sizeof(o));
+    CHECK_OK(p(csv, sizeof(csv) - 1, &sink, &err), &err);
+    CHECK(o.n == 4 && o.rejected == 1);
+    for (size_t i = 0; i < 4 && i < o.n; i++)
+        CHECK_STR(o.id[i], want[i]);
+    /* the sink stops it after two: two emitted, the rest released */
+    memset(&o, 0, sizeof(o));
+    o.stop_after = 2;
+    CHECK_OK(p(csv, sizeof(csv) - 1, &sink, &err), &err);
+    CHECK(o.n == 2);
+    CHECK_STR(o.id[1], "acled-SUD2");
+    /* not of the format: the parser's answer, nothing emitted */
+    memset(&o, 0, sizeof(o));
+    CHECK(p("garbage", 7, &sink, &err) == RV_EINVAL && o.n == 0);
 }
 
 /* -------------------------------------------------------- file feeds */
@@ -1159,6 +1229,7 @@ int main(void)
     make_tmpdir(tmp, sizeof(tmp));
     test_feeds_file(tmp);
     test_ndjson_parser();
+    test_sorted_parser();
     test_file_feeds(tmp);
     test_dir_feed(tmp);
     test_big_payload(tmp);

@@ -32,8 +32,30 @@ struct rv_feed_sink {
 typedef int (*rv_feed_parse_fn)(const char *buf, size_t len, const struct rv_feed_sink *sink,
                                 struct rv_errbuf *err);
 
-/* Parser for FORMAT, or NULL if unknown. */
+/* Parser for FORMAT, or NULL if unknown. It emits in payload order. */
 rv_feed_parse_fn rv_feed_parser(const char *format);
+
+/* The parser feeds and `rvctl backtest` run for FORMAT, or NULL if unknown:
+ * one that emits a payload's events in event-time order (ingest/
+ * feed_sorted.c), so that a payload listing one entity's series after
+ * another (IODA signals) or newest first (ACLED exports) does not put all
+ * but its first events behind the aggregator's watermark. For "ooni",
+ * "ioda", "gdelt" and "acled" that is the format's parser behind
+ * rv_feed_parse_sorted(); for "ndjson" rv_feed_parse_ndjson itself:
+ * streamed in the payload's own order, which must be time order (within
+ * the aggregator's allowed lateness), as partners publish it. */
+rv_feed_parse_fn rv_feed_parser_sorted(const char *format);
+
+/* Runs PARSE on BUF, keeps its good events in memory and, once it has
+ * returned, hands them to SINK stable-sorted by time_ms (equal times keep
+ * payload order); rejections reach SINK at once, in payload order. Holds
+ * every event of the payload (about 400 bytes each plus its strings).
+ * Returns what PARSE returned (with its ERR: a partial payload stays
+ * partial), after every event was offered; a stop asked by sink->emit
+ * releases the events not yet emitted. Errors: PARSE's; RV_ENOMEM when
+ * the events cannot be held (ERR set, nothing emitted). */
+int rv_feed_parse_sorted(rv_feed_parse_fn parse, const char *buf, size_t len,
+                         const struct rv_feed_sink *sink, struct rv_errbuf *err);
 
 int rv_feed_parse_ndjson(const char *buf, size_t len, const struct rv_feed_sink *sink,
                          struct rv_errbuf *err);

@@ -20,7 +20,10 @@
  *               all integers (max_redirects may be 0, the others >= 1)
  *
  * Per payload: the whole payload is parsed; the events go to the writer in
- * requests of at most RV_FEEDS_CHUNK events and the LAST request carries
+ * event-time order (a stable sort of the payload's events,
+ * rv_feed_parser_sorted; ndjson in its own order, which must be time
+ * order), in requests of at most RV_FEEDS_CHUNK events and the LAST
+ * request carries
  * the cursor, so the cursor is durable in the same transaction as the
  * events it covers. Dedup by (source, id) makes re-reading safe after a
  * crash between two requests of one payload. Cursor (JSON text):
