@@ -10,6 +10,8 @@
  * them from `log` after a crash. Correctness: the in-memory bins are
  * exactly "checkpointed value + deltas of log records past rollup_seq".
  * The dedup keys follow the same rule with dedup_seq (store/dedup.h).
+ * A Bloom filter of the keys in `events` (store/bloom.h) spares the B-tree
+ * descent of nearly every new key's dedup lookup.
  */
 #include <assert.h>
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -31,6 +34,7 @@
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
 
+#include "bloom.h"
 #include "dedup.h"
 
 #define MB (1024UL * 1024UL)
@@ -80,6 +84,12 @@ struct rv_store {
     pthread_t sort_thr;       /* sorts ddf_keys off the writer thread (~0.4 s for 512k keys) */
     bool sort_running;        /* sort_thr to be joined; ddf_keys not ready before */
     uint64_t dedup_seq;       /* log seq covered by the keys in `events` */
+    struct rv_bloom bloom;    /* every key in `events` (and perhaps a few more); no bits: off */
+    struct rv_bloom bloom_next; /* a bigger one being filled by bloom_thr and the writer */
+    pthread_t bloom_thr;      /* scans `events` into bloom_next */
+    bool bloom_running;       /* bloom_thr to be joined */
+    int bloom_rc;             /* bloom_thr's result (read after the join) */
+    size_t bloom_retry_n;     /* after a failed rebuild: no new one before bloom.n passes this */
     bool manual_ckpt;         /* put_batch leaves checkpoints to the caller */
     uint64_t last_flush_ns;
     struct src_ent *srcs;     /* source name -> id cache */
@@ -89,7 +99,7 @@ struct rv_store {
 
     /* stats (any thread) */
     _Atomic uint64_t st_commits, st_accepted, st_dup, st_commit_ns, st_commit_last, st_resizes,
-        st_full, st_flushes, st_dd_mem;
+        st_full, st_flushes, st_dd_mem, st_bloom_skips, st_bloom_fp;
 };
 
 /* --------------------------------------------------------- helpers */
@@ -582,6 +592,8 @@ static int open_dbs(struct rv_store *st, MDB_txn *txn, unsigned flags)
 static int rebuild_from_log(struct rv_store *st, struct rv_errbuf *err);
 static void ddf_wait(struct rv_store *st);
 static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err);
+static void bloom_open(struct rv_store *st);
+static void bloom_maintain(struct rv_store *st, bool wait);
 
 int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_store **out,
                   struct rv_errbuf *err)
@@ -781,6 +793,7 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
         }
         if ((rc = rebuild_from_log(st, err)))
             goto fail;
+        bloom_open(st);
     }
     *out = st;
     return RV_OK;
@@ -790,6 +803,7 @@ fail:
     mdb_env_close(st->env);
     rv_dedup_free(&st->dd);
     rv_dedup_free(&st->ddf);
+    rv_bloom_free(&st->bloom);
 fail_nenv:
     if (st->lock_fd >= 0)
         close(st->lock_fd);
@@ -812,6 +826,9 @@ void rv_store_close(struct rv_store **stp)
     bins_clear(st);
     free(st->bins);
     ddf_wait(st);
+    bloom_maintain(st, true);
+    rv_bloom_free(&st->bloom);
+    rv_bloom_free(&st->bloom_next);
     rv_dedup_free(&st->dd);
     rv_dedup_free(&st->ddf);
     free(st->ddf_keys);
@@ -840,6 +857,135 @@ static int ensure_enc(struct rv_store *st, size_t need)
     return RV_OK;
 }
 
+/* ----------------------------------------- filter of the keys in `events` */
+
+/* Adds every key of `events` (a read txn of its own) to B; ATOMIC when the
+ * writer adds to B meanwhile. *N gets the keys seen. */
+static int bloom_scan(struct rv_store *st, struct rv_bloom *b, bool atomic, size_t *n,
+                      struct rv_errbuf *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc, mrc;
+
+    *n = 0;
+    if ((rc = rd_begin(st, &txn, err)))
+        return rc;
+    if ((mrc = mdb_cursor_open(txn, st->db_events, &c))) {
+        rd_end(st, txn);
+        return map_err(mrc, err, "scan events");
+    }
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        uint64_t h = rv_bloom_hash(k.mv_data, k.mv_size);
+        if (atomic)
+            rv_bloom_add_atomic(b, h);
+        else
+            rv_bloom_add(b, h);
+        ++*n;
+    }
+    mdb_cursor_close(c);
+    if (atomic && st->opts.filter_rebuild_hold_ms) {
+        struct timespec d = {st->opts.filter_rebuild_hold_ms / 1000,
+                             (long)(st->opts.filter_rebuild_hold_ms % 1000) * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    rd_end(st, txn);
+    return mrc == MDB_NOTFOUND ? RV_OK : map_err(mrc, err, "scan events");
+}
+
+/* The capacity a filter of N keys is made with: room for two generations
+ * of dedup keys and for doubling, so rebuilds are rare. */
+static size_t bloom_cap(const struct rv_store *st, size_t n)
+{
+    return 2 * n + 2 * st->opts.dedup_flush_keys;
+}
+
+/* At open (writing): the filter of the keys already in `events`. Without
+ * memory, no filter: every lookup goes to `events`, as before it existed. */
+static void bloom_open(struct rv_store *st)
+{
+    MDB_txn *txn;
+    MDB_stat ms;
+    struct rv_errbuf err;
+    size_t n;
+
+    if (rd_begin(st, &txn, &err))
+        return;
+    mdb_stat(txn, st->db_events, &ms);
+    rd_end(st, txn);
+    if (rv_bloom_init(&st->bloom, bloom_cap(st, ms.ms_entries)) != RV_OK) {
+        rv_log_warn("store", "no memory for the dedup filter (every lookup goes to events)");
+        return;
+    }
+    if (bloom_scan(st, &st->bloom, false, &n, &err)) {
+        rv_log_warn("store", "dedup filter off reason=\"%s\"", err.msg);
+        rv_bloom_free(&st->bloom);
+    }
+}
+
+static void *bloom_main(void *arg)
+{
+    struct rv_store *st = arg;
+    struct rv_errbuf err;
+    size_t n;
+
+    st->bloom_rc = bloom_scan(st, &st->bloom_next, true, &n, &err);
+    if (st->bloom_rc)
+        rv_log_warn("store", "dedup filter rebuild failed reason=\"%s\"", err.msg);
+    return NULL;
+}
+
+/* A key about to be written to `events` (writer thread, before the txn
+ * commits: an abort leaves a false positive, never a false negative). */
+static void bloom_note(struct rv_store *st, const void *key, size_t len)
+{
+    uint64_t h;
+
+    if (!st->bloom.w)
+        return;
+    h = rv_bloom_hash(key, len);
+    rv_bloom_add(&st->bloom, h);
+    if (st->bloom_running)
+        rv_bloom_add_atomic(&st->bloom_next, h);
+}
+
+/* Writer thread, between txns: swaps in a finished rebuild; starts one when
+ * the filter holds more keys than it was made for. The new filter is made
+ * here, between txns, so its scan (a read txn begun after this point) sees
+ * every key committed before, and bloom_note adds it every key after. */
+static void bloom_maintain(struct rv_store *st, bool wait)
+{
+    if (st->bloom_running) {
+        if (wait)
+            pthread_join(st->bloom_thr, NULL);
+        else if (pthread_tryjoin_np(st->bloom_thr, NULL) != 0)
+            return;
+        st->bloom_running = false;
+        if (st->bloom_rc == RV_OK) {
+            rv_bloom_free(&st->bloom);
+            st->bloom = st->bloom_next;
+            memset(&st->bloom_next, 0, sizeof(st->bloom_next));
+        } else {
+            rv_bloom_free(&st->bloom_next);
+            st->bloom_retry_n = 2 * st->bloom.n;
+        }
+    }
+    if (wait || !st->bloom.w || st->bloom.n <= st->bloom.cap || st->bloom.n <= st->bloom_retry_n)
+        return;
+    if (rv_bloom_init(&st->bloom_next, bloom_cap(st, st->bloom.n)) != RV_OK) {
+        st->bloom_retry_n = 2 * st->bloom.n;
+        return;
+    }
+    if (pthread_create(&st->bloom_thr, NULL, bloom_main, st) == 0) {
+        st->bloom_running = true;
+    } else {
+        rv_bloom_free(&st->bloom_next);
+        st->bloom_retry_n = 2 * st->bloom.n;
+    }
+}
+
 /* Writes the frozen keys ddf_keys[ddf_next .. END) to `events` in TXN, in
  * key order through one cursor (consecutive keys: few leaf pages). */
 static int frozen_put(struct rv_store *st, MDB_txn *txn, size_t end)
@@ -858,6 +1004,7 @@ static int frozen_put(struct rv_store *st, MDB_txn *txn, size_t end)
         const unsigned char *kp = rv_dedup_rec(&st->ddf, st->ddf_keys[i], &kl, &sq);
         MDB_val k = {kl, (void *)kp}, v = {8, sb};
         be64(sb, sq);
+        bloom_note(st, kp, kl);
         mrc = mdb_cursor_put(c, &k, &v, 0);
     }
     mdb_cursor_close(c);
@@ -946,7 +1093,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     MDB_txn *txn;
     uint64_t seq = atomic_load(&st->last_seq), aseq = atomic_load(&st->last_alert_seq);
     int64_t now = rv_now_ms();
-    size_t np = 0, ndup = 0;
+    size_t np = 0, ndup = 0, nskip = 0, nfp = 0;
     int mrc = 0, rc;
     bool src_added = false;
     uint16_t next_src_save = st->next_src;
@@ -975,15 +1122,22 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
             ndup++;
             continue;
         }
-        mrc = mdb_get(txn, st->db_events, &k, &v);
-        if (mrc == 0) {
-            res[i].outcome = RV_OUT_DUPLICATE;
-            res[i].seq = v.mv_size == 8 ? get_be64(v.mv_data) : 0;
-            ndup++;
-            continue;
+        /* the older keys: the filter rules out nearly every new one */
+        if (!rv_bloom_maybe(&st->bloom, rv_bloom_hash(kbuf, k.mv_size))) {
+            nskip++;
+        } else {
+            mrc = mdb_get(txn, st->db_events, &k, &v);
+            if (mrc == 0) {
+                res[i].outcome = RV_OUT_DUPLICATE;
+                res[i].seq = v.mv_size == 8 ? get_be64(v.mv_data) : 0;
+                ndup++;
+                continue;
+            }
+            if (mrc != MDB_NOTFOUND)
+                goto mdb_fail;
+            if (st->bloom.w)
+                nfp++;
         }
-        if (mrc != MDB_NOTFOUND)
-            goto mdb_fail;
         mrc = 0;
         if ((rc = rv_dedup_add(&st->dd, kbuf, k.mv_size, kh, seq + 1)))
             goto fail_rc;
@@ -1084,6 +1238,10 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     atomic_fetch_add(&st->st_commits, 1);
     atomic_fetch_add(&st->st_accepted, np);
     atomic_fetch_add(&st->st_dup, ndup);
+    if (nskip)
+        atomic_fetch_add(&st->st_bloom_skips, nskip);
+    if (nfp)
+        atomic_fetch_add(&st->st_bloom_fp, nfp);
     *npend = np;
     return RV_OK;
 mdb_fail:
@@ -1128,6 +1286,7 @@ int rv_store_put_batch(struct rv_store *st, const struct rv_event *evs, size_t n
     }
     if (rc == RV_EFULL)
         atomic_fetch_add(&st->st_full, 1);
+    bloom_maintain(st, false);
     if (rc == RV_OK) {
         /* Bins were loaded in the txn: these adds cannot fail. */
         for (size_t i = 0; i < npend; i++) {
@@ -1228,6 +1387,7 @@ static int do_flush(struct rv_store *st, bool force, struct rv_errbuf *err)
                 const unsigned char *kp = rv_dedup_rec(&st->dd, keys[i], &kl, &s);
                 MDB_val k = {kl, (void *)kp}, v = {8, sb};
                 be64(sb, s);
+                bloom_note(st, kp, kl);
                 if ((mrc = mdb_cursor_put(c, &k, &v, 0)))
                     goto fail;
             }
@@ -1305,6 +1465,7 @@ static int flush_ex(struct rv_store *st, bool force_dedup, struct rv_errbuf *err
         if ((rc = grow_map(st, err)))
             break;
     }
+    bloom_maintain(st, false);
     if (rc == RV_OK) {
         /* Every bin now equals its `series` record. Keep them as a cache of
          * clean bins (the active ones are touched again next second), up to
@@ -1853,5 +2014,7 @@ void rv_store_get_stats(struct rv_store *st, struct rv_store_stats *o)
     o->errors_full = atomic_load(&st->st_full);
     o->rollup_flushes = atomic_load(&st->st_flushes);
     o->dedup_keys_memory = atomic_load(&st->st_dd_mem);
+    o->dedup_filter_skips = atomic_load(&st->st_bloom_skips);
+    o->dedup_filter_false = atomic_load(&st->st_bloom_fp);
     o->map_size = st->map_size;
 }

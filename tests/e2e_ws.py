@@ -794,7 +794,8 @@ async def t_http():
         for name in ["rv_ws_connections ", "rv_ws_queue_depth{queue=\"updates\"} ",
                      "rv_ws_resyncs_total ", "rv_http_requests_total{code=\"400\"} ",
                      "rv_store_log_seq 9711", "rv_store_alert_seq 3",
-                     "rv_store_commit_seconds_total ", "rv_store_dedup_keys_memory "]:
+                     "rv_store_commit_seconds_total ", "rv_store_dedup_keys_memory ",
+                     "rv_store_dedup_filter_skips_total ", "rv_store_dedup_filter_false_total "]:
             check(any(x.startswith(name) for x in text.splitlines()), f"http: metrics has {name}")
         st, b = jget(u("/healthz"))
         eq((st, b["status"], b["alert_seq"], b["log_seq"]), (200, "ok", 3, 9711), "http: healthz")

@@ -651,10 +651,83 @@ static void test_disk_full(void)
     rm_rf(dir);
 }
 
+
+/* The filter of the keys in `events` (store/bloom.h) must never hide a key:
+ * old ids re-sent while the filter is rebuilt on its thread (it starts
+ * small and grows several times here), after the rebuilds, and after a
+ * reopen (built again from `events`) are all duplicates; and it must be in
+ * use: most new keys skip the lookup. */
+static void test_dedup_filter(void)
+{
+    char dir[256];
+    struct rv_store *st;
+    struct rv_store_opts o;
+    struct rv_errbuf err;
+    struct rv_store_stats ss;
+    const size_t N = 60000, B = 500, R = 100;
+    struct rv_event *evs = calloc(B + R, sizeof(*evs));
+    struct rv_put_result *res = calloc(B + R, sizeof(*res));
+    uint64_t rng = 42;
+    size_t dups = 0;
+
+    make_tmpdir(dir, sizeof(dir));
+    rv_store_opts_default(&o);
+    o.no_sync = true;
+    o.dedup_flush_keys = 1000; /* keys reach `events` early and often */
+    o.filter_rebuild_hold_ms = 30; /* commits land while a rebuild's snapshot is held */
+    CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
+    for (size_t k = 0; k < N; k += B) {
+        for (size_t i = 0; i < B; i++)
+            make_event(&evs[i], k + i, N, T0);
+        /* R ids accepted before, anywhere in 0..k */
+        size_t r = k ? R : 0;
+        for (size_t i = 0; i < r; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            make_event(&evs[B + i], (rng >> 33) % k, N, T0);
+        }
+        CHECK_OK(rv_store_put_batch(st, evs, B + r, NULL, 0, NULL, 0, res, &err), &err);
+        for (size_t i = 0; i < B; i++)
+            CHECK(res[i].outcome == RV_OUT_ACCEPTED && res[i].seq == k + i + 1);
+        for (size_t i = B; i < B + r; i++) {
+            CHECK(res[i].outcome == RV_OUT_DUPLICATE);
+            dups += res[i].outcome == RV_OUT_DUPLICATE;
+        }
+    }
+    CHECK(dups == (N / B - 1) * R);
+    rv_store_get_stats(st, &ss);
+    /* most of the N new keys were ruled out without a lookup; the rest are
+     * the keys checked while they were still in memory, or false positives */
+    CHECK(ss.dedup_filter_skips > N / 2);
+    CHECK(ss.dedup_filter_false < ss.dedup_filter_skips / 20);
+    CHECK(rv_store_last_seq(st) == N);
+    rv_store_close(&st);
+
+    /* reopened: the filter is built from `events`; every old id is still a
+     * duplicate with its seq, and new ones are accepted */
+    CHECK_OK(rv_store_open(dir, &o, &st, &err), &err);
+    for (size_t k = 0; k < N; k += B) {
+        for (size_t i = 0; i < B; i++)
+            make_event(&evs[i], k + i, N, T0);
+        CHECK_OK(rv_store_put_batch(st, evs, B, NULL, 0, NULL, 0, res, &err), &err);
+        for (size_t i = 0; i < B; i++)
+            CHECK(res[i].outcome == RV_OUT_DUPLICATE && res[i].seq == k + i + 1);
+    }
+    for (size_t i = 0; i < B; i++)
+        make_event(&evs[i], N + i, 2 * N, T0);
+    CHECK_OK(rv_store_put_batch(st, evs, B, NULL, 0, NULL, 0, res, &err), &err);
+    for (size_t i = 0; i < B; i++)
+        CHECK(res[i].outcome == RV_OUT_ACCEPTED && res[i].seq == N + i + 1);
+    rv_store_close(&st);
+    rm_rf(dir);
+    free(evs);
+    free(res);
+}
+
 int main(void)
 {
     test_disk_full();
     test_rollups_dedup();
+    test_dedup_filter();
     test_map_growth_and_version();
     test_read_only_missing();
     test_second_writer_refused();

@@ -921,6 +921,12 @@ static int do_metrics(struct rv_ws *ws, struct lws *wsi, struct ws_http *h)
     metric(&b, reg, "rv_store_dedup_keys_memory", "gauge",
            "dedup keys held in memory until their checkpoint into the events db", NULL,
            LL(ss.dedup_keys_memory));
+    metric(&b, reg, "rv_store_dedup_filter_skips_total", "counter",
+           "new keys the filter of the events db ruled out without a lookup", NULL,
+           LL(ss.dedup_filter_skips));
+    metric(&b, reg, "rv_store_dedup_filter_false_total", "counter",
+           "keys the filter let through that the events db did not hold", NULL,
+           LL(ss.dedup_filter_false));
 #undef LL
     free(reg);
     return reply_buf(ws, wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8", &b);

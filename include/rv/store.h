@@ -59,6 +59,9 @@ struct rv_store_opts {
     bool meta_only;             /* admin tools beside a running daemon (rvctl token): no rollup
                                    rebuild or checkpoint; only rv_store_meta_put writes */
     bool no_sync;               /* tests/bench only: MDB_NOSYNC. Never in production */
+    unsigned filter_rebuild_hold_ms; /* tests only: a rebuild of the dedup filter holds its
+                                   snapshot this long before it is swapped in, so that the
+                                   keys written meanwhile must reach it through the writer */
 };
 
 /* Fills the defaults. */
@@ -226,6 +229,8 @@ struct rv_store_stats {
     uint64_t errors_full;
     uint64_t rollup_flushes;
     uint64_t dedup_keys_memory; /* dedup keys not yet (all) in `events`: active + frozen */
+    uint64_t dedup_filter_skips; /* new keys the filter of `events` ruled out (no lookup) */
+    uint64_t dedup_filter_false; /* keys it let through that `events` did not have */
     size_t map_size;
 };
 void rv_store_get_stats(struct rv_store *st, struct rv_store_stats *out);
