@@ -4,12 +4,13 @@
  *
  * Each --events file is one feed: it is parsed with its feed parser (the
  * source name is the file's base name up to the first '.', as a feed's
- * configured name would be) and written in batches into a temporary store
- * (mkdtemp, no_sync, removed at the end), so deduplication and the log
- * record format are the live ones. Files are mmap'd. An ndjson file is
- * streamed in its own order, nothing but the current batch in memory; a
- * file of a feed format is one payload, whose events are held and written
- * in event-time order (rv_feed_parser_sorted), as the feed workers write a
+ * configured name would be; its format the --format before it, or the
+ * only one) and written in batches into a temporary store (mkdtemp,
+ * no_sync, removed at the end), so deduplication and the log record
+ * format are the live ones. Files are mmap'd. An ndjson file is streamed
+ * in its own order, nothing but the current batch in memory; a file of a
+ * feed format is one payload, whose events are held and written in
+ * event-time order (rv_feed_parser_sorted), as the feed workers write a
  * payload. The logs of the files are then merged by
  * event time (ties: file order, then log order) -- the order in which live
  * feeds would have delivered them -- and pushed through the engine with
@@ -56,18 +57,20 @@
 #define MERGE_BUDGET 262144 /* events buffered over all files while merging */
 
 static const char usage[] =
-    "usage: rvctl backtest --events FILE... [--format ndjson|gdelt|acled|ooni|ioda]\n"
+    "usage: rvctl backtest --events FILE... [--format ndjson|gdelt|acled|ooni|ioda]...\n"
     "                      --episodes FILE [--level watch|warning|critical] [--json]\n"
     "                      [--config FILE] [--alerts FILE] [--timings]\n"
     "Replays the events offline through the aggregator (a temporary store, no\n"
     "network) and compares its alerts at or above --level (default warning) with\n"
     "the labelled episodes (CSV: country_iso2,start_utc,end_utc,violation,kind,\n"
     "description,source). Each events file is one feed, named after the file\n"
-    "(up to its first '.'). A file of a feed format is sorted by event time as the\n"
-    "feed workers do; an ndjson file is read in its order, which must be time\n"
-    "order (within the allowed lateness). --config: take the \"aggregator\"\n"
-    "section of this config file. --alerts: also write every alert state change\n"
-    "there, one JSON a line.\n"
+    "(up to its first '.'). --format: the format of the files (default ndjson);\n"
+    "given several times, each names the --events files after it\n"
+    "(--format ioda --events a.json --format acled --events b.csv). A file of a\n"
+    "feed format is sorted by event time as the feed workers do; an ndjson file\n"
+    "is read in its order, which must be time order (within the allowed lateness).\n"
+    "--config: take the \"aggregator\" section of this config file. --alerts: also\n"
+    "write every alert state change there, one JSON a line.\n"
     "The temporary store goes in $TMPDIR (default /tmp).\n"
     "--timings: print the time of the load and of the replay on stderr.\n"
     "Prints: episodes N detected D recall R alerts A precision P lead_median_s L\n"
@@ -753,9 +756,12 @@ int rv_backtest_main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},          {"config", required_argument, NULL, 'c'},
         {"alerts", required_argument, NULL, 'a'},  {"help", no_argument, NULL, 'h'},
         {"timings", no_argument, NULL, 't'},       {NULL, 0, NULL, 0}};
-    const char **files = NULL;
-    size_t nfiles = 0;
-    const char *format = "ndjson", *episodes_path = NULL, *config_path = NULL, *alerts_path = NULL;
+    const char **files = NULL, **formats = NULL;
+    rv_feed_parse_fn *parsers = NULL;
+    size_t nfiles = 0, nformats = 0;
+    const char *format = NULL, *first_format = NULL, *episodes_path = NULL, *config_path = NULL,
+               *alerts_path = NULL;
+    bool format_used = true;
     bool json = false, timings = false;
     uint64_t t_load = 0, t_replay = 0;
     struct bt b;
@@ -771,7 +777,6 @@ int rv_backtest_main(int argc, char **argv)
     struct reader *readers = NULL, **heap = NULL;
     struct loadctx lc;
     struct rv_agg_engine *eng = NULL;
-    rv_feed_parse_fn parse;
     int rc, c, ret = 2;
 
     memset(&b, 0, sizeof b);
@@ -779,20 +784,44 @@ int rv_backtest_main(int argc, char **argv)
     rv_config_init(&conf);
     b.level = RV_LVL_WARNING;
     files = calloc((size_t)argc + 1, sizeof *files);
-    if (files == NULL)
+    formats = calloc((size_t)argc + 1, sizeof *formats);
+    parsers = calloc((size_t)argc + 1, sizeof *parsers);
+    if (files == NULL || formats == NULL || parsers == NULL) {
+        free(files);
+        free(formats);
+        free(parsers);
         return 2;
+    }
     optind = 0; /* glibc: a full re-initialisation, the function may run twice */
     opterr = 0;
     /* "+": no permutation, so that --events can take the words after it */
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
+            /* a file takes the --format before it (none yet: the first one
+             * given, see below) */
+            formats[nfiles] = format;
             files[nfiles++] = optarg;
             /* --events A B C: the following non-option words are files too */
-            while (optind < argc && argv[optind][0] != '-')
+            while (optind < argc && argv[optind][0] != '-') {
+                formats[nfiles] = format;
                 files[nfiles++] = argv[optind++];
+            }
+            format_used = true;
             break;
-        case 'f': format = optarg; break;
+        case 'f':
+            if (rv_feed_parser(optarg) == NULL) {
+                fprintf(stderr,
+                        "backtest: --format: '%s' is not ndjson, gdelt, acled, ooni or ioda\n",
+                        optarg);
+                goto done;
+            }
+            format = optarg;
+            if (first_format == NULL)
+                first_format = optarg;
+            nformats++;
+            format_used = false;
+            break;
         case 'p': episodes_path = optarg; break;
         case 'l':
             b.level = rv_agg_level_from_name(optarg);
@@ -824,13 +853,20 @@ int rv_backtest_main(int argc, char **argv)
         fprintf(stderr, "backtest: --events and --episodes are required\n%s", usage);
         goto done;
     }
-    /* a payload's events in event-time order, as the feed workers write
-     * them (ndjson: in file order) */
-    parse = rv_feed_parser_sorted(format);
-    if (parse == NULL) {
-        fprintf(stderr, "backtest: --format: '%s' is not ndjson, gdelt, acled, ooni or ioda\n",
-                format);
+    if (nformats > 1 && !format_used) {
+        /* one --format names every file; of several, each names the files
+         * after it, and a last one with none would be silently ignored */
+        fprintf(stderr, "backtest: --format: '%s' is followed by no --events\n%s", format, usage);
         goto done;
+    }
+    for (size_t i = 0; i < nfiles; i++) {
+        /* files before any --format: the first one given (so that a single
+         * --format names every file wherever it stands), else ndjson */
+        if (formats[i] == NULL || nformats == 1)
+            formats[i] = first_format ? first_format : "ndjson";
+        /* a payload's events in event-time order, as the feed workers
+         * write them (ndjson: in file order) */
+        parsers[i] = rv_feed_parser_sorted(formats[i]);
     }
     if (config_path != NULL && rv_config_load(&conf, config_path, &err) != RV_OK) {
         fprintf(stderr, "backtest: config: %s\n", err.msg);
@@ -894,7 +930,7 @@ int rv_backtest_main(int argc, char **argv)
     load_start(&lc);
     for (size_t i = 0; i < nfiles; i++) {
         lc.cur_file = i;
-        if (load_file(&lc, files[i], parse) != RV_OK) {
+        if (load_file(&lc, files[i], parsers[i]) != RV_OK) {
             load_drain(&lc);
             fprintf(stderr, "backtest: %s\n", lc.err.msg);
             goto done;
@@ -1098,6 +1134,8 @@ done:
     free(eps);
     free(b.spans);
     free(files);
+    free(formats);
+    free(parsers);
     rv_config_release(&conf);
     return ret;
 }

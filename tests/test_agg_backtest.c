@@ -393,6 +393,54 @@ static void test_acled_newest_first(const char *dir)
     free(a);
 }
 
+/* --format given several times: each names the --events files after it.
+ * The IODA sample and the newest-first ACLED export of the test above in
+ * one backtest, each with its format: both episodes found, with the leads
+ * each gives alone (0 and 5400 s: median 2700). */
+static void test_formats_per_file(const char *dir)
+{
+    const char *ioda = RV_SOURCE_DIR "/demo/ioda/signals_raw_demo.json";
+    char acled[160], eps[160], out[160], errf[160];
+    size_t lo, le;
+    char *o, *e;
+    FILE *f;
+
+    snprintf(acled, sizeof acled, "%s/acled_newest_first.csv", dir);
+    snprintf(eps, sizeof eps, "%s/both_episodes.csv", dir);
+    snprintf(out, sizeof out, "%s/both-out.txt", dir);
+    snprintf(errf, sizeof errf, "%s/both-err.txt", dir);
+    f = fopen(eps, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fprintf(f, "country_iso2,start_utc,end_utc,violation,kind,description,source\n"
+               "SD,2024-06-08T21:40:00Z,2024-06-08T23:40:00Z,internet_shutdown,probe,drop,demo\n"
+               "SD,2024-04-05,2024-04-06,killing,incident,fictional burst,test\n");
+    fclose(f);
+    {
+        char *argv[] = {"backtest", "--format", "acled", "--events", acled, "--format", "ioda",
+                        "--events", (char *)ioda, "--episodes", eps, "--level", "watch", NULL};
+        CHECK(run_backtest(out, errf, 13, argv) == 0);
+    }
+    o = slurp(out, &lo);
+    e = slurp(errf, &le);
+    CHECK_STR(o, "episodes 2 detected 2 recall 1.000 alerts 2 precision 1.000 lead_median_s 2700 "
+                 "false_alarms_per_country_month 0.000\n");
+    CHECK_STR(e, "");
+    free(o);
+    free(e);
+    /* a last --format that names no file is an error, not ignored */
+    {
+        char *argv[] = {"backtest", "--format", "acled", "--events", acled, "--format", "ioda",
+                        "--episodes", eps, NULL};
+        const char *want = "backtest: --format: 'ioda' is followed by no --events\nusage: ";
+        CHECK(run_backtest(out, errf, 9, argv) == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strncmp(e, want, strlen(want)) == 0);
+        free(e);
+    }
+}
+
 int main(void)
 {
     char dir[] = "/tmp/rv-test-bt-XXXXXX", store_dir[128], fa[128], fg[128], fi[128], eps[128],
@@ -592,6 +640,7 @@ int main(void)
 
     test_demo_ioda(dir);
     test_acled_newest_first(dir);
+    test_formats_per_file(dir);
 
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     ds_free(&d);
