@@ -99,6 +99,12 @@ void rv_bloom_add_atomic(struct rv_bloom *b, uint64_t h)
     __atomic_fetch_add(&b->n, 1, __ATOMIC_RELAXED);
 }
 
+void rv_bloom_prefetch(const struct rv_bloom *b, uint64_t h)
+{
+    if (b->w)
+        __builtin_prefetch(block_of(b, h), 1);
+}
+
 bool rv_bloom_maybe(const struct rv_bloom *b, uint64_t h)
 {
     const uint64_t *blk;
