@@ -255,46 +255,54 @@ static uint64_t fnv1a(const char *s, size_t n)
     return h;
 }
 
-/* String -> index map, open addressing; keys owned by the map. Each
- * slot keeps its key's hash: a probe touches the key string only when the
- * hashes match (a miss in a map of 100000 series chased one scattered key
- * a probe). */
+/* String -> index map, open addressing; keys owned by the map. A slot is
+ * half a cache line with the key's hash, its value, its length and the key
+ * itself when it fits (series keys "CC" + violation + admin1 mostly do,
+ * source names and countries always): a lookup that hits touches one line,
+ * where separate arrays of keys, hashes and values and a strdup'd key
+ * touched four (the lookup of every live event's series showed as strcmp
+ * on a cache miss). Longer keys are on the heap, their pointer in `inl`. */
+#define SM_INL 18
+struct sm_slot {
+    uint64_t hash;
+    uint32_t val;
+    uint16_t len1;       /* key length + 1; 0: empty slot */
+    char inl[SM_INL];    /* the key (not NUL-terminated), or a char * to it */
+};
+
+_Static_assert(sizeof(struct sm_slot) == 32, "a slot is half a cache line");
+
 struct strmap {
-    char **keys;
-    uint64_t *hashes;
-    size_t *vals;
+    struct sm_slot *slots;
     size_t cap, n; /* cap a power of two */
 };
+
+static const char *sm_key(const struct sm_slot *s)
+{
+    const char *k;
+    if (s->len1 - 1 <= SM_INL)
+        return s->inl;
+    memcpy(&k, s->inl, sizeof k);
+    return k;
+}
 
 static int strmap_grow(struct strmap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 256;
-    char **nk = calloc(ncap, sizeof *nk);
-    uint64_t *nh = calloc(ncap, sizeof *nh);
-    size_t *nv = calloc(ncap, sizeof *nv);
+    struct sm_slot *ns = calloc(ncap, sizeof *ns);
 
-    if (nk == NULL || nh == NULL || nv == NULL) {
-        free(nk);
-        free(nh);
-        free(nv);
+    if (ns == NULL)
         return RV_ENOMEM;
-    }
     for (size_t i = 0; i < m->cap; i++) {
-        if (m->keys[i] == NULL)
+        if (m->slots[i].len1 == 0)
             continue;
-        size_t j = m->hashes[i] & (ncap - 1);
-        while (nk[j] != NULL)
+        size_t j = m->slots[i].hash & (ncap - 1);
+        while (ns[j].len1 != 0)
             j = (j + 1) & (ncap - 1);
-        nk[j] = m->keys[i];
-        nh[j] = m->hashes[i];
-        nv[j] = m->vals[i];
+        ns[j] = m->slots[i];
     }
-    free(m->keys);
-    free(m->hashes);
-    free(m->vals);
-    m->keys = nk;
-    m->hashes = nh;
-    m->vals = nv;
+    free(m->slots);
+    m->slots = ns;
     m->cap = ncap;
     return RV_OK;
 }
@@ -304,11 +312,13 @@ static bool strmap_get(const struct strmap *m, const char *key, size_t *val)
 {
     if (m->cap == 0)
         return false;
-    uint64_t h = fnv1a(key, strlen(key));
+    size_t len = strlen(key);
+    uint64_t h = fnv1a(key, len);
     size_t j = h & (m->cap - 1);
-    while (m->keys[j] != NULL) {
-        if (m->hashes[j] == h && strcmp(m->keys[j], key) == 0) {
-            *val = m->vals[j];
+    while (m->slots[j].len1 != 0) {
+        const struct sm_slot *sl = &m->slots[j];
+        if (sl->hash == h && sl->len1 == len + 1 && memcmp(sm_key(sl), key, len) == 0) {
+            *val = sl->val;
             return true;
         }
         j = (j + 1) & (m->cap - 1);
@@ -316,19 +326,33 @@ static bool strmap_get(const struct strmap *m, const char *key, size_t *val)
     return false;
 }
 
+/* Adds KEY (absent; at most 65534 bytes) -> VAL (below 2^32). */
 static int strmap_put(struct strmap *m, const char *key, size_t val)
 {
+    size_t len = strlen(key);
+    struct sm_slot *sl;
+
+    if (len >= UINT16_MAX || val > UINT32_MAX)
+        return RV_EINVAL;
     if ((m->n + 1) * 2 > m->cap && strmap_grow(m) != RV_OK)
         return RV_ENOMEM;
-    uint64_t h = fnv1a(key, strlen(key));
+    uint64_t h = fnv1a(key, len);
     size_t j = h & (m->cap - 1);
-    while (m->keys[j] != NULL)
+    while (m->slots[j].len1 != 0)
         j = (j + 1) & (m->cap - 1);
-    m->keys[j] = strdup(key);
-    if (m->keys[j] == NULL)
-        return RV_ENOMEM;
-    m->hashes[j] = h;
-    m->vals[j] = val;
+    sl = &m->slots[j];
+    if (len > SM_INL) {
+        char *k = malloc(len);
+        if (k == NULL)
+            return RV_ENOMEM;
+        memcpy(k, key, len);
+        memcpy(sl->inl, &k, sizeof k);
+    } else {
+        memcpy(sl->inl, key, len);
+    }
+    sl->hash = h;
+    sl->val = (uint32_t)val;
+    sl->len1 = (uint16_t)(len + 1);
     m->n++;
     return RV_OK;
 }
@@ -336,10 +360,9 @@ static int strmap_put(struct strmap *m, const char *key, size_t val)
 static void strmap_free(struct strmap *m)
 {
     for (size_t i = 0; i < m->cap; i++)
-        free(m->keys[i]);
-    free(m->keys);
-    free(m->hashes);
-    free(m->vals);
+        if (m->slots[i].len1 - 1 > SM_INL)
+            free((void *)sm_key(&m->slots[i]));
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
