@@ -864,7 +864,8 @@ static int find_code(const char *code)
         return -1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        int c = strcmp(countries[mid].code, code);
+        /* both are two upper-case letters: compare them as one number */
+        int c = (countries[mid].code[0] << 8 | countries[mid].code[1]) - (code[0] << 8 | code[1]);
 
         if (c == 0)
             return mid;

@@ -31,7 +31,7 @@ int rv_violation_from_name(const char *name)
     if (!name)
         return -1;
     for (int i = 0; i < RV_VIOLATION_COUNT; i++)
-        if (strcmp(name, tax[i].name) == 0)
+        if (name[0] == tax[i].name[0] && strcmp(name, tax[i].name) == 0)
             return i;
     return -1;
 }

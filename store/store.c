@@ -45,12 +45,18 @@
 #define DD_SLICE_MIN 4096      /* frozen dedup keys written with an event commit, at least */
 #define DD_SLICE_IDLE 8192     /* ... by a checkpoint of its own (idle, or time-due) */
 
+/* do_batch finds the hour's and the day's bin from the minute's (mbin.up) */
+_Static_assert(RV_RES_1M == 0 && RV_RES_1H == 1 && RV_RES_1D == 2 && RV_RES_COUNT == 3,
+               "resolutions from the finest");
+
 /* One in-memory bin (writer thread only). */
 struct mbin {
     unsigned char key[SERIES_KEY_LEN];
     struct rv_bin b;
     bool dirty;
     struct mbin *next; /* hash chain */
+    struct mbin *up;   /* the bin of the next coarser resolution that holds this one, once
+                          looked up (bins are freed all together, never one by one) */
 };
 
 struct src_ent {
@@ -1222,13 +1228,24 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     /* Load (not yet change) every bin the accepted events touch, inside
      * this txn, so that after commit the in-memory update cannot fail. */
     for (size_t i = 0; i < np; i++) {
-        for (int r = 0; r < RV_RES_COUNT; r++) {
-            unsigned char key[SERIES_KEY_LEN];
-            series_key(key, pend[i].ev->country, pend[i].ev->violation, r,
-                       rv_bin_start(pend[i].ev->time_ms, r));
-            rc = RV_OK;
-            if (!(pend[i].bins[r] = bin_get(st, txn, key, &rc)))
-                goto fail_rc;
+        /* the minute's bin by its key; its hour's and day's through `up`
+         * (one hash lookup an event instead of three) */
+        const struct rv_event *ev = pend[i].ev;
+        unsigned char key[SERIES_KEY_LEN];
+        struct mbin *b;
+        series_key(key, ev->country, ev->violation, RV_RES_1M, rv_bin_start(ev->time_ms, RV_RES_1M));
+        rc = RV_OK;
+        if (!(b = bin_get(st, txn, key, &rc)))
+            goto fail_rc;
+        pend[i].bins[RV_RES_1M] = b;
+        for (int r = RV_RES_1M + 1; r < RV_RES_COUNT; r++) {
+            if (!b->up) {
+                series_key(key, ev->country, ev->violation, r, rv_bin_start(ev->time_ms, r));
+                if (!(b->up = bin_get(st, txn, key, &rc)))
+                    goto fail_rc;
+            }
+            b = b->up;
+            pend[i].bins[r] = b;
         }
     }
     {
