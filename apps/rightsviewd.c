@@ -199,7 +199,7 @@ int main(int argc, char **argv)
         const cJSON *sec = rv_config_section(&cfg, "store");
         int64_t v;
         static const char *const keys[] = {"map_size_mib", "rollup_flush_ms", "retention_days",
-                                           "dedup_flush_keys", NULL};
+                                           "dedup_flush_keys", "dedup_filter_mib", NULL};
         rv_store_opts_default(&so);
         if (rv_cfg_check_keys(sec, "store", keys, &err))
             goto cfg_err;
@@ -212,6 +212,9 @@ int main(int argc, char **argv)
         if (rv_cfg_int(sec, "store", "dedup_flush_keys", 524288, 1000, 1 << 24, &v, &err))
             goto cfg_err;
         so.dedup_flush_keys = (size_t)v;
+        if (rv_cfg_int(sec, "store", "dedup_filter_mib", 1024, 1, 1 << 16, &v, &err))
+            goto cfg_err;
+        so.dedup_filter_max_mib = (unsigned)v;
     }
     if (rv_store_open(cfg.data_dir, &so, &st, &err) != RV_OK) {
         fprintf(stderr, "rightsviewd: %s\n", err.msg);

@@ -11,16 +11,24 @@
 #define BLOOM_BITS_PER_KEY 12
 #define BLOOM_K 6 /* bits a key, 9 bits of the mixed hash each */
 
+#define KEYS_PER_BLOCK (512 / BLOOM_BITS_PER_KEY)
+
+size_t rv_bloom_cap_for_bytes(size_t bytes)
+{
+    return bytes / 64 * KEYS_PER_BLOCK;
+}
+
 int rv_bloom_init(struct rv_bloom *b, size_t cap)
 {
-    size_t nb = 1, want;
+    size_t nb;
     uint64_t *w;
 
     if (cap < 1024)
         cap = 1024;
-    want = cap / (512 / BLOOM_BITS_PER_KEY) + 1;
-    while (nb < want)
-        nb <<= 1;
+    /* any count of blocks: block_of() maps the hash with a multiply-shift */
+    nb = (cap + KEYS_PER_BLOCK - 1) / KEYS_PER_BLOCK;
+    if (nb > UINT32_MAX || nb > SIZE_MAX / 64)
+        return RV_ENOMEM;
     w = aligned_alloc(64, nb * 64);
     if (!w)
         return RV_ENOMEM;
@@ -28,7 +36,7 @@ int rv_bloom_init(struct rv_bloom *b, size_t cap)
     free(b->w);
     b->w = w;
     b->nblocks = nb;
-    b->cap = nb * (512 / BLOOM_BITS_PER_KEY);
+    b->cap = nb * KEYS_PER_BLOCK;
     b->n = 0;
     return RV_OK;
 }

@@ -30,7 +30,7 @@
 
 struct rv_bloom {
     uint64_t *w;    /* nblocks * 8 words, 64-byte aligned; NULL: no filter (every key "maybe") */
-    size_t nblocks; /* a power of two */
+    size_t nblocks; /* blocks of 64 bytes */
     size_t cap;     /* keys it was sized for */
     size_t n;       /* keys added (an upper bound: re-adds count twice) */
 };
@@ -38,6 +38,10 @@ struct rv_bloom {
 /* Makes an empty filter for CAP keys (at least 1024). RV_OK or RV_ENOMEM
  * (then B is left as it was). */
 int rv_bloom_init(struct rv_bloom *b, size_t cap);
+
+/* The capacity of a filter of at most BYTES (rv_bloom_init of it takes no
+ * more). */
+size_t rv_bloom_cap_for_bytes(size_t bytes);
 
 /* Frees the bits; B then answers "maybe" to everything. */
 void rv_bloom_free(struct rv_bloom *b);

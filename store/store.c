@@ -627,6 +627,8 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
         st->opts.rollup_flush_bins = 65536;
     if (!st->opts.dedup_flush_keys)
         st->opts.dedup_flush_keys = 524288;
+    if (!st->opts.dedup_filter_max_mib)
+        st->opts.dedup_filter_max_mib = 1024;
     snprintf(st->dir, sizeof(st->dir), "%s", dir);
 
     if (stat(dir, &sb) != 0) {
@@ -806,6 +808,12 @@ int rv_store_open(const char *dir, const struct rv_store_opts *opts, struct rv_s
 fail:
     if (txn)
         mdb_txn_abort(txn);
+    ddf_wait(st); /* a checkpoint of the rebuild may have started a sort */
+    free(st->ddf_keys);
+    bins_clear(st);
+    free(st->bins);
+    src_reset(st);
+    free(st->enc);
     mdb_env_close(st->env);
     rv_dedup_free(&st->dd);
     rv_dedup_free(&st->ddf);
@@ -823,6 +831,7 @@ void rv_store_close(struct rv_store **stp)
     struct rv_store *st = stp ? *stp : NULL;
     if (!st)
         return;
+    st->bloom_retry_n = SIZE_MAX; /* no rebuild for a store being closed */
     if (!st->opts.read_only && !st->opts.meta_only && (st->ndirty || st->dd.n || st->ddf.n)) {
         struct rv_errbuf err;
         if (flush_ex(st, true, &err))
@@ -865,77 +874,128 @@ static int ensure_enc(struct rv_store *st, size_t need)
 
 /* ----------------------------------------- filter of the keys in `events` */
 
-/* Adds every key of `events` (a read txn of its own) to B; ATOMIC when the
- * writer adds to B meanwhile. *N gets the keys seen. */
+#define BLOOM_SCAN_PIECE 65536 /* keys a read txn of the filter's scan */
+
+/* Adds every key of `events` to B; ATOMIC when the writer adds to B
+ * meanwhile. *N gets the keys seen. The scan is read in pieces, each in a
+ * short read txn of its own, resumed after the last key seen (MDB_SET_RANGE):
+ * a txn held for the whole scan would hold the map's resize lock as long,
+ * stalling the writer's map growth and with it every ack. Nothing deletes
+ * from `events`, and a key committed behind the scan after a rebuild began
+ * is added by the writer (bloom_note), so the pieces miss nothing. */
 static int bloom_scan(struct rv_store *st, struct rv_bloom *b, bool atomic, size_t *n,
                       struct rv_errbuf *err)
 {
-    MDB_txn *txn;
-    MDB_cursor *c;
-    MDB_val k, v;
-    int rc, mrc;
+    unsigned char last[RV_SOURCE_MAX + 1 + RV_ID_MAX + 1];
+    size_t last_len = 0;
+    bool more = true, first = true;
+    int rc = RV_OK;
 
     *n = 0;
-    if ((rc = rd_begin(st, &txn, err)))
-        return rc;
-    if ((mrc = mdb_cursor_open(txn, st->db_events, &c))) {
+    while (more && rc == RV_OK) {
+        MDB_txn *txn;
+        MDB_cursor *c;
+        MDB_val k = {last_len, last}, v;
+        size_t got = 0;
+        bool piece_done = false;
+        int mrc;
+
+        if ((rc = rd_begin(st, &txn, err)))
+            break;
+        if ((mrc = mdb_cursor_open(txn, st->db_events, &c))) {
+            rd_end(st, txn);
+            rc = map_err(mrc, err, "scan events");
+            break;
+        }
+        if (first) {
+            mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        } else {
+            mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+            if (mrc == 0 && k.mv_size == last_len && memcmp(k.mv_data, last, last_len) == 0)
+                mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+        first = false;
+        /* the blocks are random cache lines: hash a run of keys and prefetch
+         * their blocks, then set the bits (3x faster than one at a time) */
+        uint64_t hs[32];
+        size_t nh = 0;
+        while ((mrc == 0 && !piece_done) || nh) {
+            if (mrc == 0 && !piece_done) {
+                hs[nh] = rv_bloom_hash(k.mv_data, k.mv_size);
+                rv_bloom_prefetch(b, hs[nh]);
+                nh++;
+                got++;
+                if (got == BLOOM_SCAN_PIECE && k.mv_size <= sizeof(last)) {
+                    /* resumed after this key in a txn of its own */
+                    memcpy(last, k.mv_data, k.mv_size);
+                    last_len = k.mv_size;
+                    piece_done = true;
+                } else {
+                    mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+                }
+                if (mrc == 0 && !piece_done && nh < 32)
+                    continue;
+            }
+            for (size_t i = 0; i < nh; i++) {
+                if (atomic)
+                    rv_bloom_add_atomic(b, hs[i]);
+                else
+                    rv_bloom_add(b, hs[i]);
+            }
+            *n += nh;
+            nh = 0;
+        }
+        mdb_cursor_close(c);
+        if (atomic && st->opts.filter_rebuild_hold_ms) {
+            struct timespec d = {st->opts.filter_rebuild_hold_ms / 1000,
+                                 (long)(st->opts.filter_rebuild_hold_ms % 1000) * 1000000L};
+            nanosleep(&d, NULL);
+        }
         rd_end(st, txn);
-        return map_err(mrc, err, "scan events");
+        if (piece_done)
+            continue;
+        more = false;
+        if (mrc != MDB_NOTFOUND)
+            rc = map_err(mrc, err, "scan events");
     }
-    /* the blocks are random cache lines: hash a run of keys and prefetch
-     * their blocks, then set the bits (3x faster than one at a time) */
-    uint64_t hs[32];
-    size_t nh = 0;
-    mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (mrc == 0 || nh) {
-        if (mrc == 0) {
-            hs[nh] = rv_bloom_hash(k.mv_data, k.mv_size);
-            rv_bloom_prefetch(b, hs[nh]);
-            nh++;
-            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            if (mrc == 0 && nh < 32)
-                continue;
-        }
-        for (size_t i = 0; i < nh; i++) {
-            if (atomic)
-                rv_bloom_add_atomic(b, hs[i]);
-            else
-                rv_bloom_add(b, hs[i]);
-        }
-        *n += nh;
-        nh = 0;
-    }
-    mdb_cursor_close(c);
-    if (atomic && st->opts.filter_rebuild_hold_ms) {
-        struct timespec d = {st->opts.filter_rebuild_hold_ms / 1000,
-                             (long)(st->opts.filter_rebuild_hold_ms % 1000) * 1000000L};
-        nanosleep(&d, NULL);
-    }
-    rd_end(st, txn);
-    return mrc == MDB_NOTFOUND ? RV_OK : map_err(mrc, err, "scan events");
+    return rc;
 }
 
-/* The capacity a filter of N keys is made with: room for two generations
- * of dedup keys and for doubling, so rebuilds are rare. */
+/* Keys in `events` now (0 when it cannot be read). */
+static size_t events_count(struct rv_store *st)
+{
+    MDB_txn *txn;
+    MDB_stat ms;
+    struct rv_errbuf err;
+    size_t n = 0;
+
+    if (rd_begin(st, &txn, &err))
+        return 0;
+    if (mdb_stat(txn, st->db_events, &ms) == 0)
+        n = ms.ms_entries;
+    rd_end(st, txn);
+    return n;
+}
+
+/* The capacity a filter for N keys is made with: room for two generations
+ * of dedup keys and for doubling, so rebuilds are rare; at most what
+ * dedup_filter_max_mib holds (past that it stays, its false positives
+ * rising: still correct). */
 static size_t bloom_cap(const struct rv_store *st, size_t n)
 {
-    return 2 * n + 2 * st->opts.dedup_flush_keys;
+    size_t cap = 2 * n + 2 * st->opts.dedup_flush_keys;
+    size_t max = rv_bloom_cap_for_bytes((size_t)st->opts.dedup_filter_max_mib << 20);
+    return cap < max ? cap : max;
 }
 
 /* At open (writing): the filter of the keys already in `events`. Without
  * memory, no filter: every lookup goes to `events`, as before it existed. */
 static void bloom_open(struct rv_store *st)
 {
-    MDB_txn *txn;
-    MDB_stat ms;
     struct rv_errbuf err;
     size_t n;
 
-    if (rd_begin(st, &txn, &err))
-        return;
-    mdb_stat(txn, st->db_events, &ms);
-    rd_end(st, txn);
-    if (rv_bloom_init(&st->bloom, bloom_cap(st, ms.ms_entries)) != RV_OK) {
+    if (rv_bloom_init(&st->bloom, bloom_cap(st, events_count(st))) != RV_OK) {
         rv_log_warn("store", "no memory for the dedup filter (every lookup goes to events)");
         return;
     }
@@ -994,7 +1054,15 @@ static void bloom_maintain(struct rv_store *st, bool wait)
     }
     if (wait || !st->bloom.w || st->bloom.n <= st->bloom.cap || st->bloom.n <= st->bloom_retry_n)
         return;
-    if (rv_bloom_init(&st->bloom_next, bloom_cap(st, st->bloom.n)) != RV_OK) {
+    /* sized from the keys really there: bloom.n also counts the keys of
+     * aborted txns (a full disk retries the same slice) */
+    size_t cap = bloom_cap(st, events_count(st) + st->dd.n + st->ddf.n);
+    if (cap <= st->bloom.cap) {
+        /* at its memory cap, or n inflated by retries: not now */
+        st->bloom_retry_n = st->bloom.n + st->bloom.cap;
+        return;
+    }
+    if (rv_bloom_init(&st->bloom_next, cap) != RV_OK) {
         st->bloom_retry_n = 2 * st->bloom.n;
         return;
     }

@@ -664,7 +664,7 @@ static void test_dedup_filter(void)
     struct rv_store_opts o;
     struct rv_errbuf err;
     struct rv_store_stats ss;
-    const size_t N = 60000, B = 500, R = 100;
+    const size_t N = 150000, B = 500, R = 100; /* > 2 pieces of the filter's scan (64k keys) */
     struct rv_event *evs = calloc(B + R, sizeof(*evs));
     struct rv_put_result *res = calloc(B + R, sizeof(*res));
     uint64_t rng = 42;
@@ -698,7 +698,9 @@ static void test_dedup_filter(void)
     /* most of the N new keys were ruled out without a lookup; the rest are
      * the keys checked while they were still in memory, or false positives */
     CHECK(ss.dedup_filter_skips > N / 2);
-    CHECK(ss.dedup_filter_false < ss.dedup_filter_skips / 20);
+    /* (the held rebuilds let the old filter fill past its size: ~5% false
+     * positives here, 0.13% without the hold) */
+    CHECK(ss.dedup_filter_false < ss.dedup_filter_skips / 5);
     CHECK(rv_store_last_seq(st) == N);
     rv_store_close(&st);
 
@@ -717,7 +719,11 @@ static void test_dedup_filter(void)
     CHECK_OK(rv_store_put_batch(st, evs, B, NULL, 0, NULL, 0, res, &err), &err);
     for (size_t i = 0; i < B; i++)
         CHECK(res[i].outcome == RV_OUT_ACCEPTED && res[i].seq == N + i + 1);
+    /* the filter built at open is in use: the new keys skipped the lookup */
+    rv_store_get_stats(st, &ss);
+    CHECK(ss.dedup_filter_skips > B * 9 / 10);
     rv_store_close(&st);
+
     rm_rf(dir);
     free(evs);
     free(res);

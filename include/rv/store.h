@@ -55,6 +55,9 @@ struct rv_store_opts {
     size_t dedup_flush_keys;    /* freeze the dedup keys for writing to `events` when this many
                                    are in memory (default 524288, ~30 MiB; up to twice that while
                                    a frozen set drains); all are written at close and retention */
+    unsigned dedup_filter_max_mib; /* memory of the Bloom filter of the keys in `events` at
+                                   most (default 1024: ~700M keys at its 0.4% false
+                                   positives; past it, it keeps its size and errs more often) */
     bool read_only;             /* open for reading only (rvctl query) */
     bool meta_only;             /* admin tools beside a running daemon (rvctl token): no rollup
                                    rebuild or checkpoint; only rv_store_meta_put writes */
