@@ -33,7 +33,7 @@ static void reject(void *arg, size_t record, const char *msg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static rv_feed_parse_fn parse;
-    struct rv_feed_sink sink = {"fuzz", emit, reject, NULL};
+    struct rv_feed_sink sink = {"fuzz", emit, reject, NULL, NULL, 0, NULL};
     struct rv_errbuf err;
     if (!parse && !(parse = rv_feed_parser(FUZZ_FORMAT)))
         abort();

@@ -184,7 +184,7 @@ static int load_dir(struct rv_demo *d, const char *dir, int src)
         qsort(names, nn, sizeof(names[0]), cmp_str);
     for (size_t i = 0; i < nn && rc == RV_OK; i++) {
         struct load_ctx c = {d, src, RV_OK};
-        struct rv_feed_sink sink = {dd->source, load_emit, load_reject, &c};
+        struct rv_feed_sink sink = {dd->source, load_emit, load_reject, &c, NULL, 0, NULL};
         struct rv_errbuf err;
         char *buf;
         size_t len, before = d->n;

@@ -10,12 +10,14 @@
  * commits in the same transaction as the events it covers. A full chunk
  * is held back until the next event arrives, so the last request is never
  * an empty one unless the payload has no events at all. The sort holds
- * the payload's events until the parse ends, so the first chunk leaves
- * then.
+ * up to sort_max_events events (the whole payload, or one run of a bigger
+ * one) until the parse ends or the run is full, so the first chunk leaves
+ * then; a payload that needed several runs is logged and counted.
  *
- * Stopping: the stop flag is read between chunks, between files and by
- * curl's progress callback (which aborts a transfer); the idle wait is a
- * timed condvar wait on CLOCK_MONOTONIC.
+ * Stopping: the stop flag is read between chunks, at every event the sort
+ * collects (sink->stop), between files and by curl's progress callback
+ * (which aborts a transfer); the idle wait is a timed condvar wait on
+ * CLOCK_MONOTONIC.
  *
  * Threads: struct rv_feeds is shared between the controlling thread and
  * the worker; `mu` guards `due`/`stats` of every feed and `poke`; the
@@ -86,6 +88,7 @@ struct feed {
     struct rv_feed_stats stats; /* guarded by mu */
     rv_metric *m_acc, *m_dup, *m_rej;
     rv_metric *m_ok, *m_unch, *m_304, *m_inv, *m_err, *m_skip;
+    rv_metric *m_sortov;      /* payloads written in several sorted runs */
 };
 
 struct rv_feeds {
@@ -115,6 +118,7 @@ void rv_feed_cfg_default(struct rv_feed_cfg *c)
     c->max_redirects = 5;
     c->backoff_min_s = 30;
     c->backoff_max_s = 3600;
+    c->sort_max_events = RV_FEED_SORT_MAX_DEFAULT;
 }
 
 void rv_feeds_cfg_free(struct rv_feed_cfg *feeds, size_t n)
@@ -216,7 +220,7 @@ static int parse_options(const cJSON *opts, size_t idx, struct rv_feed_cfg *c,
     } keys[] = {
         {"connect_timeout_s", 1, 3600}, {"timeout_s", 1, 86400},       {"stall_s", 1, 86400},
         {"max_bytes", 1, 1ull << 40},   {"max_redirects", 0, 50},      {"backoff_min_s", 1, 86400},
-        {"backoff_max_s", 1, 604800},
+        {"backoff_max_s", 1, 604800},   {"sort_max_events", 0, 100000000},
     };
     const cJSON *it;
     char where[96];
@@ -246,7 +250,8 @@ static int parse_options(const cJSON *opts, size_t idx, struct rv_feed_cfg *c,
         case 3: c->max_bytes = v; break;
         case 4: c->max_redirects = (unsigned)v; break;
         case 5: c->backoff_min_s = (unsigned)v; break;
-        default: c->backoff_max_s = (unsigned)v; break;
+        case 6: c->backoff_max_s = (unsigned)v; break;
+        default: c->sort_max_events = v; break;
         }
     }
     if (c->backoff_max_s < c->backoff_min_s)
@@ -631,6 +636,7 @@ struct sink_ctx {
     struct rv_put_result *res;
     size_t n;
     size_t rejected, logged;
+    size_t sort_runs;       /* runs the sort emitted before the parse ended */
     uint64_t accepted, dup;
     int rc;                 /* first write error, or RV_EAGAIN when stopped */
     struct rv_errbuf err;
@@ -705,6 +711,26 @@ static int sink_emit(void *arg, struct rv_event *ev)
     return 0;
 }
 
+/* The sort collects without emitting: the stop flag is read here too. */
+static int sink_stop(void *arg)
+{
+    struct sink_ctx *c = arg;
+
+    if (!stopping(c->f))
+        return 0;
+    c->rc = RV_EAGAIN;
+    rv_err_set(&c->err, RV_EAGAIN, "feed: stopped");
+    return 1;
+}
+
+static void sink_sort_run(void *arg, size_t n)
+{
+    struct sink_ctx *c = arg;
+
+    (void)n;
+    c->sort_runs++;
+}
+
 static void sink_reject(void *arg, size_t record, const char *msg)
 {
     struct sink_ctx *c = arg;
@@ -743,8 +769,22 @@ static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf,
     sink.emit = sink_emit;
     sink.reject = sink_reject;
     sink.arg = &c;
+    sink.stop = sink_stop;
+    sink.sort_max = (size_t)fd->cfg.sort_max_events;
+    sink.sort_run = sink_sort_run;
     rv_err_clear(&perr);
     prc = fd->parse(buf, len, &sink, &perr);
+    if (c.sort_runs > 0 && c.rc != RV_EAGAIN) {
+        /* more events than the sort may hold (or memory ran short): the
+         * payload went out in time-ordered runs, not in time order */
+        rv_log_warn(FEEDS_MOD,
+                    "unsorted feed=%s payload=\"%s\" sort_max_events=%" PRIu64
+                    " runs=%zu reason=\"more events than the sort holds: written in "
+                    "time-ordered runs, events behind the watermark are late\"",
+                    fd->cfg.name, what, fd->cfg.sort_max_events, c.sort_runs + 1);
+        rv_metric_add(fd->m_sortov, 1);
+        stats_add(f, fd, &fd->stats.sort_overflows, 1);
+    }
     if (c.rc != RV_OK) {
         /* a write failed or we are stopping: no cursor, the payload is
          * read again next time and dedup drops what was written */
@@ -753,8 +793,10 @@ static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf,
         goto out;
     }
     if (prc == RV_ENOMEM) {
-        /* not the payload's fault (the sort could not hold its events):
-         * no cursor, the payload is read again after the backoff */
+        /* not the payload's fault (the sort is bounded and makes shorter
+         * runs when memory runs short; this is a parser's own allocation or
+         * the sort's first block): no cursor, the payload is read again
+         * after the backoff */
         chunk_release(&c);
         rc = rv_err_set(err, RV_ENOMEM, "%s", perr.msg);
         goto out;
@@ -1360,6 +1402,10 @@ static void feed_metrics(struct feed *fd, struct rv_metrics *m)
     fd->m_inv = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("invalid"), fh);
     fd->m_err = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("error"), fh);
     fd->m_skip = rv_metrics_counter(m, "rv_feed_fetches_total", FEED_LBL("skipped"), fh);
+    snprintf(l, sizeof(l), "feed=\"%s\"", fd->cfg.name);
+    fd->m_sortov = rv_metrics_counter(m, "rv_feed_sort_overflows_total", l,
+                                      "Feed payloads with more events than sort_max_events, "
+                                      "written in time-ordered runs");
 #undef FEED_LBL
 }
 
@@ -1421,8 +1467,10 @@ int rv_feeds_start(struct rv_store *st, struct rv_writer *w, const struct rv_fee
             goto fail;
         }
         /* a payload's events reach the store in event-time order (ndjson:
-         * in its own order), as rvctl backtest loads them */
-        fd->parse = rv_feed_parser_sorted(feeds[i].format);
+         * in its own order; sort_max_events 0: every format in its own
+         * order), as rvctl backtest loads them */
+        fd->parse = feeds[i].sort_max_events ? rv_feed_parser_sorted(feeds[i].format)
+                                             : rv_feed_parser(feeds[i].format);
         if (!fd->parse) {
             rc = rv_err_set(err, RV_EINVAL, "feeds[%zu].format: unknown", i);
             goto fail;

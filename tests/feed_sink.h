@@ -75,7 +75,7 @@ static inline void collect_free(struct collect *c)
 static inline int collect_parse(rv_feed_parse_fn parse, const char *source, const char *buf,
                                 size_t len, struct collect *c, struct rv_errbuf *err)
 {
-    struct rv_feed_sink sink = {source, on_emit, on_reject, c};
+    struct rv_feed_sink sink = {source, on_emit, on_reject, c, NULL, 0, NULL};
 
     rv_err_clear(err);
     return parse(buf, len, &sink, err);

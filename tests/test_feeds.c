@@ -235,6 +235,9 @@ static void test_feeds_file(const char *tmp)
                        "\"options\":{\"max_bytes\":-1}}]",
                        RV_EINVAL, "feeds[0].options.max_bytes: must be an integer 1..1099511627776");
     expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\","
+                       "\"options\":{\"sort_max_events\":-1}}]",
+                       RV_EINVAL, "feeds[0].options.sort_max_events: must be an integer 0..100000000");
+    expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\","
                        "\"options\":{\"backoff_min_s\":5,\"backoff_max_s\":2}}]",
                        RV_EINVAL, "feeds[0].options.backoff_max_s: less than backoff_min_s");
     expect_parse_error("[{\"name\":\"a\",\"format\":\"ndjson\",\"url\":\"/x\"},"
@@ -256,18 +259,20 @@ static void test_feeds_file(const char *tmp)
     write_file(path, "[{\"name\":\"ooni-ir\",\"format\":\"ooni\",\"url\":\"https://api.ooni.io/a?b=c\"},\n"
                      " {\"name\":\"local\",\"format\":\"acled\",\"url\":\"file:///srv/acled\","
                      "\"interval_s\":60,\"options\":{\"timeout_s\":5,\"max_bytes\":1000,"
-                     "\"backoff_min_s\":1,\"backoff_max_s\":2}}]\n");
+                     "\"backoff_min_s\":1,\"backoff_max_s\":2,\"sort_max_events\":0}}]\n");
     CHECK_OK(rv_feeds_load(path, &fc, &n, &err), &err);
     CHECK(n == 2);
     if (n == 2) {
         CHECK_STR(fc[0].name, "ooni-ir");
         CHECK(fc[0].interval_s == 900 && fc[0].timeout_s == 300 && fc[0].connect_timeout_s == 10);
         CHECK(fc[0].max_bytes == 256ull * 1024 * 1024 && fc[0].backoff_min_s == 30 &&
-              fc[0].backoff_max_s == 3600 && fc[0].max_redirects == 5);
+              fc[0].backoff_max_s == 3600 && fc[0].max_redirects == 5 &&
+              fc[0].sort_max_events == 200000);
         CHECK_STR(fc[1].format, "acled");
         CHECK_STR(fc[1].url, "file:///srv/acled");
         CHECK(fc[1].interval_s == 60 && fc[1].timeout_s == 5 && fc[1].max_bytes == 1000 &&
-              fc[1].backoff_min_s == 1 && fc[1].backoff_max_s == 2);
+              fc[1].backoff_min_s == 1 && fc[1].backoff_max_s == 2 &&
+              fc[1].sort_max_events == 0);
     }
     rv_feeds_cfg_free(fc, n);
     /* an empty list is fine */
@@ -306,7 +311,7 @@ static void col_reject(void *arg, size_t record, const char *msg)
 static void test_ndjson_parser(void)
 {
     struct collect c;
-    struct rv_feed_sink sink = {"feed-x", col_emit, col_reject, &c};
+    struct rv_feed_sink sink = {"feed-x", col_emit, col_reject, &c, NULL, 0, NULL};
     struct rv_errbuf err;
     const char *arr = "[{\"id\":\"a1\",\"kind\":\"news\",\"country\":\"SY\",\"violation\":\"killing\","
                       "\"time\":\"2025-01-01T00:00:00Z\"},{\"id\":\"a2\"}]";
@@ -406,7 +411,7 @@ static size_t cursor_of(struct rv_store *st, const char *name, char *buf, size_t
 static size_t acled_expected(const char *path)
 {
     struct collect c;
-    struct rv_feed_sink sink = {"x", col_emit, col_reject, &c};
+    struct rv_feed_sink sink = {"x", col_emit, col_reject, &c, NULL, 0, NULL};
     struct rv_errbuf err;
     char *buf;
     FILE *fp = fopen(path, "rb");
@@ -432,9 +437,25 @@ static size_t acled_expected(const char *path)
  * stop after STOP_AFTER events when that is not 0. */
 struct order {
     size_t n, stop_after, rejected;
+    size_t runs, run_n;       /* sort_run calls, the last one's N */
+    size_t polls, stop_poll;  /* sink->stop calls; answer 1 at STOP_POLL (0: never) */
     int64_t t[64];
     char id[64][RV_ID_MAX + 1];
 };
+
+static int order_stop(void *arg)
+{
+    struct order *o = arg;
+    o->polls++;
+    return o->stop_poll && o->polls >= o->stop_poll;
+}
+
+static void order_run(void *arg, size_t n)
+{
+    struct order *o = arg;
+    o->runs++;
+    o->run_n = n;
+}
 
 static int order_emit(void *arg, struct rv_event *ev)
 {
@@ -469,7 +490,7 @@ static void test_sorted_parser(void)
         "SUD5,01 April 2024,729,Sudan,Violence against civilians,Attack,1\n";
     static const char *want[] = {"acled-SUD5", "acled-SUD2", "acled-SUD4", "acled-SUD1"};
     struct order o;
-    struct rv_feed_sink sink = {"x", order_emit, order_reject, &o};
+    struct rv_feed_sink sink = {"x", order_emit, order_reject, &o, NULL, 0, NULL};
     struct rv_errbuf err;
     rv_feed_parse_fn p = rv_feed_parser_sorted("acled");
 
@@ -494,6 +515,148 @@ static void test_sorted_parser(void)
     /* not of the format: the parser's answer, nothing emitted */
     memset(&o, 0, sizeof(o));
     CHECK(p("garbage", 7, &sink, &err) == RV_EINVAL && o.n == 0);
+
+    /* at most 2 held: the payload goes out in runs of 2, each sorted, and
+     * the caller is told of the run that left before the parse ended */
+    {
+        static const char *runs2[] = {"acled-SUD2", "acled-SUD1", "acled-SUD5", "acled-SUD4"};
+        struct rv_feed_sink b = {"x", order_emit, order_reject, &o, NULL, 2, order_run};
+        memset(&o, 0, sizeof(o));
+        CHECK_OK(p(csv, sizeof(csv) - 1, &b, &err), &err);
+        CHECK(o.n == 4 && o.rejected == 1 && o.runs == 1 && o.run_n == 2);
+        for (size_t i = 0; i < 4 && i < o.n; i++)
+            CHECK_STR(o.id[i], runs2[i]);
+        /* the default bound (sort_max 0) holds the whole payload: one run,
+         * not told */
+        b.sort_max = 0;
+        memset(&o, 0, sizeof(o));
+        CHECK_OK(p(csv, sizeof(csv) - 1, &b, &err), &err);
+        CHECK(o.n == 4 && o.runs == 0);
+        for (size_t i = 0; i < 4 && i < o.n; i++)
+            CHECK_STR(o.id[i], want[i]);
+        /* a stop after a run went out: nothing more emitted */
+        b.sort_max = 2;
+        memset(&o, 0, sizeof(o));
+        o.stop_after = 1;
+        CHECK_OK(p(csv, sizeof(csv) - 1, &b, &err), &err);
+        CHECK(o.n == 1 && o.runs == 1);
+        CHECK_STR(o.id[0], "acled-SUD2");
+    }
+    /* sink->stop is asked at every event collected: a stop ends the parse
+     * at once and nothing is emitted (the held events are released) */
+    {
+        struct rv_feed_sink st = {"x", order_emit, order_reject, &o, order_stop, 0, NULL};
+        memset(&o, 0, sizeof(o));
+        CHECK_OK(p(csv, sizeof(csv) - 1, &st, &err), &err);
+        CHECK(o.n == 4 && o.polls == 4);
+        memset(&o, 0, sizeof(o));
+        o.stop_poll = 2;
+        CHECK_OK(p(csv, sizeof(csv) - 1, &st, &err), &err);
+        CHECK(o.n == 0 && o.polls == 2 && o.rejected == 0); /* ended before SUD3 */
+    }
+}
+
+/* ------------------------------------------- the sort's bound, live */
+
+struct log_ids {
+    const char *source;
+    size_t n;
+    char id[8][RV_ID_MAX + 1];
+};
+
+static int log_ids_cb(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv_event *ev)
+{
+    struct log_ids *l = arg;
+    (void)seq;
+    (void)ingest_ms;
+    if (strcmp(ev->source, l->source) != 0)
+        return 0;
+    if (l->n < 8)
+        snprintf(l->id[l->n], sizeof(l->id[0]), "%s", ev->id);
+    l->n++;
+    return 0;
+}
+
+/* The ids of SOURCE's events in log order, compared with WANT (N). */
+static void check_log_order(struct rv_store *st, const char *source, const char **want, size_t n)
+{
+    struct log_ids l;
+    struct rv_errbuf err;
+
+    memset(&l, 0, sizeof(l));
+    l.source = source;
+    CHECK_OK(rv_store_read_log(st, 1, 0, log_ids_cb, &l, &err), &err);
+    CHECK(l.n == n);
+    for (size_t i = 0; i < n && i < l.n; i++)
+        CHECK_STR(l.id[i], want[i]);
+}
+
+/* One ACLED export newest first read by three feeds: sort_max_events 2
+ * (written in two sorted runs, logged and counted), the default (one
+ * sort) and 0 (no sort: payload order). */
+static void test_sort_bound(const char *tmp)
+{
+    static const char csv[] =
+        "event_id_cnty,event_date,iso,country,event_type,sub_event_type,fatalities\n"
+        "SUD1,05 April 2024,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD2,03 April 2024,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD4,04 April 2024,729,Sudan,Violence against civilians,Attack,1\n"
+        "SUD5,01 April 2024,729,Sudan,Violence against civilians,Attack,1\n";
+    static const char *runs2[] = {"acled-SUD2", "acled-SUD1", "acled-SUD5", "acled-SUD4"};
+    static const char *sorted[] = {"acled-SUD5", "acled-SUD2", "acled-SUD4", "acled-SUD1"};
+    static const char *asis[] = {"acled-SUD1", "acled-SUD2", "acled-SUD4", "acled-SUD5"};
+    struct env e;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s[3];
+    struct rv_errbuf err;
+    struct rv_metrics *m = NULL;
+    struct rv_feed_cfg fc[3];
+    struct log_capture lc;
+    char path[512], logp[512], want[1024];
+    char *log;
+    rv_metric *ov, *ovd;
+
+    snprintf(path, sizeof(path), "%s/newest_first.csv", tmp);
+    snprintf(logp, sizeof(logp), "%s/sort.log", tmp);
+    write_file(path, csv);
+    fc[0] = cfg("sort2", "acled", path);
+    fc[0].sort_max_events = 2;
+    fc[1] = cfg("sortdef", "acled", path);
+    fc[2] = cfg("sort0", "acled", path);
+    fc[2].sort_max_events = 0;
+    CHECK(fc[1].sort_max_events == RV_FEED_SORT_MAX_DEFAULT && RV_FEED_SORT_MAX_DEFAULT == 200000);
+    CHECK_OK(rv_metrics_new(&m), NULL);
+    ov = rv_metrics_counter(m, "rv_feed_sort_overflows_total", "feed=\"sort2\"", "");
+    ovd = rv_metrics_counter(m, "rv_feed_sort_overflows_total", "feed=\"sortdef\"", "");
+    log_capture(&lc, logp, RV_LOG_WARN);
+    env_open(&e, tmp, "store-sort");
+    CHECK_OK(rv_feeds_start(e.st, e.w, fc, 3, m, &f, &err), &err);
+    CHECK(wait_polls(f, "sort2", 1, 10000, &s[0]) == 0);
+    CHECK(wait_polls(f, "sortdef", 1, 10000, &s[1]) == 0);
+    CHECK(wait_polls(f, "sort0", 1, 10000, &s[2]) == 0);
+    rv_feeds_stop(&f);
+    log_release(&lc);
+
+    for (int i = 0; i < 3; i++)
+        CHECK(s[i].payloads == 1 && s[i].accepted == 4 && s[i].errors == 0 && s[i].skipped == 0);
+    CHECK(s[0].sort_overflows == 1 && s[1].sort_overflows == 0 && s[2].sort_overflows == 0);
+    CHECK(rv_metric_get(ov) == 1 && rv_metric_get(ovd) == 0);
+    check_log_order(e.st, "sort2", runs2, 4);
+    check_log_order(e.st, "sortdef", sorted, 4);
+    check_log_order(e.st, "sort0", asis, 4);
+    log = read_text(logp);
+    snprintf(want, sizeof(want),
+             " warn feeds unsorted feed=sort2 payload=\"%s\" sort_max_events=2 runs=2 "
+             "reason=\"more events than the sort holds: written in time-ordered runs, events "
+             "behind the watermark are late\"\n",
+             path);
+    CHECK(strstr(log, want) != NULL);
+    CHECK(count_occurrences(log, "unsorted feed=") == 1);
+    if (!strstr(log, want))
+        fprintf(stderr, "log:\n%s\n", log);
+    free(log);
+    env_close(&e);
+    rv_metrics_free(&m);
 }
 
 /* -------------------------------------------------------- file feeds */
@@ -1234,6 +1397,7 @@ int main(void)
     test_dir_feed(tmp);
     test_big_payload(tmp);
     test_skip_too_big(tmp);
+    test_sort_bound(tmp);
     test_backoff();
     test_http_feeds(tmp);
     test_http_credentials(tmp);

@@ -19,6 +19,11 @@
 #include "rv/err.h"
 #include "rv/event.h"
 
+/* Events rv_feed_parse_sorted holds at most by default (~575 bytes each:
+ * ~115 MB). */
+#define RV_FEED_SORT_MAX_DEFAULT 200000
+
+/* The fields after ARG are optional: NULL / 0 is their default. */
 struct rv_feed_sink {
     const char *source; /* the feed's configured name: becomes ev->source */
     /* Takes EV (must release it). Return non-zero to stop parsing. */
@@ -26,6 +31,18 @@ struct rv_feed_sink {
     /* RECORD: 1-based line or record number; MSG: "field: reason". */
     void (*reject)(void *arg, size_t record, const char *msg);
     void *arg;
+    /* rv_feed_parse_sorted, which emits nothing while it collects: asked at
+     * every event it collects; non-zero stops parsing (as a non-zero emit
+     * does) and releases the events held. NULL: never. */
+    int (*stop)(void *arg);
+    /* rv_feed_parse_sorted: events held and sorted at most (0:
+     * RV_FEED_SORT_MAX_DEFAULT). */
+    size_t sort_max;
+    /* rv_feed_parse_sorted: called before a run of N events is emitted
+     * while the parse goes on (the payload has more than sort_max events,
+     * or memory ran short), so the payload is in time order only within
+     * each run. NULL: not told. */
+    void (*sort_run)(void *arg, size_t n);
 };
 
 /* Formats: "ndjson", "ooni", "ioda", "gdelt", "acled". */
@@ -49,11 +66,17 @@ rv_feed_parse_fn rv_feed_parser_sorted(const char *format);
 /* Runs PARSE on BUF, keeps its good events in memory and, once it has
  * returned, hands them to SINK stable-sorted by time_ms (equal times keep
  * payload order); rejections reach SINK at once, in payload order. Holds
- * every event of the payload (about 400 bytes each plus its strings).
- * Returns what PARSE returned (with its ERR: a partial payload stays
- * partial), after every event was offered; a stop asked by sink->emit
- * releases the events not yet emitted. Errors: PARSE's; RV_ENOMEM when
- * the events cannot be held (ERR set, nothing emitted). */
+ * at most sink->sort_max events (RV_FEED_SORT_MAX_DEFAULT when 0; ~575
+ * bytes each with their strings): a payload with more goes out in runs,
+ * each run of sort_max events sorted and emitted (after
+ * sink->sort_run(N)) when it is full, so it is in time order within each
+ * run only. When the held events cannot grow (ENOMEM) the run is the
+ * events held so far. Returns what PARSE returned (with its ERR: a partial
+ * payload stays partial), after every event was offered; a stop asked by
+ * sink->emit releases the events not yet emitted, and one asked by
+ * sink->stop while collecting the events held. Errors: PARSE's; RV_ENOMEM
+ * when not even the first block of events can be held (ERR set, nothing
+ * emitted). */
 int rv_feed_parse_sorted(rv_feed_parse_fn parse, const char *buf, size_t len,
                          const struct rv_feed_sink *sink, struct rv_errbuf *err);
 

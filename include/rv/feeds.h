@@ -16,17 +16,25 @@
  *   interval_s  seconds between polls, 1..604800 (default 900)
  *   options     connect_timeout_s (10), timeout_s (300), stall_s (60: abort
  *               below 1 byte/s for that long), max_bytes (268435456),
- *               max_redirects (5), backoff_min_s (30), backoff_max_s (3600);
- *               all integers (max_redirects may be 0, the others >= 1)
+ *               max_redirects (5), backoff_min_s (30), backoff_max_s (3600),
+ *               sort_max_events (RV_FEED_SORT_MAX_DEFAULT, 200000; 0..100000000,
+ *               0: no sort); all integers (max_redirects and
+ *               sort_max_events may be 0, the others >= 1)
  *
  * Per payload: the whole payload is parsed; the events go to the writer in
  * event-time order (a stable sort of the payload's events,
  * rv_feed_parser_sorted; ndjson in its own order, which must be time
  * order), in requests of at most RV_FEEDS_CHUNK events and the LAST
- * request carries
- * the cursor, so the cursor is durable in the same transaction as the
- * events it covers. Dedup by (source, id) makes re-reading safe after a
- * crash between two requests of one payload. Cursor (JSON text):
+ * request carries the cursor, so the cursor is durable in the same
+ * transaction as the events it covers. The sort holds at most
+ * sort_max_events events: a payload with more is written in time-ordered
+ * runs of that many (each sorted, one after the other; events then behind
+ * the aggregator's watermark are stored and counted late), logged
+ * (rv_log_warn "unsorted feed=... runs=...") and counted
+ * (rv_feed_sort_overflows_total, stats sort_overflows). The stop flag is
+ * read at every event the sort collects too. Dedup by (source, id) makes
+ * re-reading safe after a crash between two requests of one payload.
+ * Cursor (JSON text):
  *   file       {"v":1,"path":P,"size":S,"mtime_ns":T,"sha256":H}: an
  *              unchanged file (same size and mtime, or same hash) is skipped
  *   directory  {"v":1,"path":P,"file":F,"size":S,"mtime_ns":T[,"skipped":true]}:
@@ -61,6 +69,7 @@
  * Metrics (M may be NULL):
  *   rv_feed_records_total{feed,outcome="accepted|duplicate|rejected"}
  *   rv_feed_fetches_total{feed,outcome="ok|unchanged|not_modified|invalid|error|skipped"}
+ *   rv_feed_sort_overflows_total{feed}: payloads past sort_max_events
  *
  * Threads: one worker thread polls every feed when due. rv_feeds_load,
  * _start, _stop, _cfg_free from one controlling thread; _stats and
@@ -97,6 +106,7 @@ struct rv_feed_cfg {
     unsigned max_redirects;
     unsigned backoff_min_s;
     unsigned backoff_max_s;
+    uint64_t sort_max_events; /* events a payload sort holds; 0: no sort */
 };
 
 /* Fills C with the defaults (name/format/url NULL). */
@@ -140,6 +150,7 @@ struct rv_feed_stats {
     uint64_t invalid;      /* payloads not of the format */
     uint64_t errors;       /* failed fetches */
     uint64_t skipped;      /* payloads skipped (too big, unreadable) */
+    uint64_t sort_overflows; /* payloads written in runs (past sort_max_events) */
     uint64_t accepted, duplicates, rejected; /* records */
     unsigned consecutive_failures;
     char last_error[RV_ERRBUF_SIZE]; /* "" when the last poll succeeded */
