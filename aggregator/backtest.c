@@ -5,11 +5,12 @@
  * Each --events file is one feed: it is parsed with its feed parser (the
  * source name is the file's base name up to the first '.', as a feed's
  * configured name would be; its format the --format before it, or the
- * only one) and written in batches into a temporary store (mkdtemp,
- * no_sync, removed at the end), so deduplication and the log record
- * format are the live ones. Files are mmap'd. An ndjson file is streamed
- * in its own order, nothing but the current batch in memory; a file of a
- * feed format is one payload, whose events are held and written in
+ * only one, or ndjson) and written in batches into a temporary store
+ * (mkdtemp, no_sync, removed at the end), so deduplication and the log
+ * record format are the live ones. Files are mmap'd. An ndjson file is
+ * streamed in its own order, nothing but the current batch in memory; a
+ * file of a feed format is one payload, whose events are held (at most
+ * --sort-max-events, as a feed's sort_max_events) and written in
  * event-time order (rv_feed_parser_sorted), as the feed workers write a
  * payload. The logs of the files are then merged by
  * event time (ties: file order, then log order) -- the order in which live
@@ -55,20 +56,27 @@
 #define HOUR_MS 3600000LL
 #define LOAD_BATCH 10000
 #define MERGE_BUDGET 262144 /* events buffered over all files while merging */
+#define SORT_MAX_LIMIT 100000000 /* --sort-max-events, as a feed's sort_max_events */
 
 static const char usage[] =
     "usage: rvctl backtest --events FILE... [--format ndjson|gdelt|acled|ooni|ioda]...\n"
     "                      --episodes FILE [--level watch|warning|critical] [--json]\n"
     "                      [--config FILE] [--alerts FILE] [--timings]\n"
+    "                      [--sort-max-events N]\n"
     "Replays the events offline through the aggregator (a temporary store, no\n"
     "network) and compares its alerts at or above --level (default warning) with\n"
     "the labelled episodes (CSV: country_iso2,start_utc,end_utc,violation,kind,\n"
     "description,source). Each events file is one feed, named after the file\n"
     "(up to its first '.'). --format: the format of the files (default ndjson);\n"
-    "given several times, each names the --events files after it\n"
+    "given once, it names every file; given several times, each names the\n"
+    "--events files after it up to the next one, files before the first are\n"
+    "ndjson, and each must be followed by a file\n"
     "(--format ioda --events a.json --format acled --events b.csv). A file of a\n"
-    "feed format is sorted by event time as the feed workers do; an ndjson file\n"
-    "is read in its order, which must be time order (within the allowed lateness).\n"
+    "feed format is sorted by event time as the feed workers do, holding at most\n"
+    "--sort-max-events events (default 200000, ~115 MB; 0: no sort): a file with\n"
+    "more goes in sorted runs of that many, one after the other, and events then\n"
+    "behind the watermark are late. An ndjson file is read in its order, which\n"
+    "must be time order (within the allowed lateness).\n"
     "--config: take the \"aggregator\" section of this config file. --alerts: also\n"
     "write every alert state change there, one JSON a line.\n"
     "The temporary store goes in $TMPDIR (default /tmp).\n"
@@ -278,6 +286,9 @@ struct loadctx {
     struct rv_errbuf err;
     bool tty;
     const char *file;
+    size_t sort_max;   /* events a sort holds (sink.sort_max) */
+    size_t sort_runs;  /* of the file being loaded: runs out before its end */
+    size_t err_file;   /* the file that ERR is about */
     /* hand-over to the writer thread */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -289,6 +300,7 @@ struct loadctx {
     uint64_t *file_last;   /* per file: the last seq stored for it, 0 if none yet (mu) */
     bool stop;         /* (mu) */
     int wrc;           /* the writer's first error (mu) */
+    size_t wfile;      /* the file of that error's batch (mu) */
     struct rv_errbuf werr;
 };
 
@@ -329,6 +341,7 @@ static void *load_writer(void *arg)
             c->file_last[c->full_file] = rv_store_last_seq(c->st);
         if (rc != RV_OK && c->wrc == RV_OK) {
             c->wrc = rc;
+            c->wfile = c->full_file;
             c->werr = err;
         }
         c->full = NULL;
@@ -336,6 +349,14 @@ static void *load_writer(void *arg)
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/* Sets c->err from the writer's error RC (c->werr, of file c->wfile). */
+static void store_error(struct loadctx *c, int rc)
+{
+    rv_err_set(&c->err, rc, "temporary store: %s",
+               c->werr.msg[0] ? c->werr.msg : rv_strerror(rc));
+    c->err_file = c->wfile;
 }
 
 /* Waits until the writer has stored everything handed over; returns its
@@ -351,7 +372,7 @@ static int load_drain(struct loadctx *c)
         pthread_cond_wait(&c->cv, &c->mu);
     rc = c->wrc;
     if (rc != RV_OK)
-        c->err = c->werr;
+        store_error(c, rc);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -361,9 +382,13 @@ static int flush_batch(struct loadctx *c)
     int rc = RV_OK;
 
     if (c->n > 0 && !c->threaded) {
-        rc = put_events(c->st, c->batch, c->n, c->res, &c->err);
-        if (rc == RV_OK)
+        rc = put_events(c->st, c->batch, c->n, c->res, &c->werr);
+        if (rc == RV_OK) {
             c->file_last[c->cur_file] = rv_store_last_seq(c->st);
+        } else {
+            c->wfile = c->cur_file;
+            store_error(c, rc);
+        }
         c->n = 0;
     } else if (c->n > 0) {
         /* the writer is done with the previous batch once full is NULL */
@@ -372,7 +397,7 @@ static int flush_batch(struct loadctx *c)
             pthread_cond_wait(&c->cv, &c->mu);
         rc = c->wrc;
         if (rc != RV_OK) {
-            c->err = c->werr;
+            store_error(c, rc);
             for (size_t i = 0; i < c->n; i++)
                 rv_event_release(&c->batch[i]);
         } else {
@@ -434,6 +459,14 @@ static int on_emit(void *arg, struct rv_event *ev)
     return 0;
 }
 
+static void on_sort_run(void *arg, size_t n)
+{
+    struct loadctx *c = arg;
+
+    (void)n;
+    c->sort_runs++;
+}
+
 static void on_reject(void *arg, size_t record, const char *msg)
 {
     struct loadctx *c = arg;
@@ -471,9 +504,11 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
     int fd, rc;
 
     source_from_path(path, source, sizeof source);
+    c->err_file = c->cur_file;
+    c->sort_runs = 0;
     fd = open(path, O_RDONLY);
     if (fd < 0 || fstat(fd, &sb) != 0) {
-        rc = rv_err_set(&c->err, RV_EINVAL, "events: cannot open '%s': %s", path, strerror(errno));
+        rc = rv_err_set(&c->err, RV_EINVAL, "cannot open: %s", strerror(errno));
         if (fd >= 0)
             close(fd);
         return rc;
@@ -482,8 +517,7 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
         map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             close(fd);
-            return rv_err_set(&c->err, RV_EINVAL, "events: cannot map '%s': %s", path,
-                              strerror(errno));
+            return rv_err_set(&c->err, RV_EINVAL, "cannot map: %s", strerror(errno));
         }
         madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
     }
@@ -492,6 +526,9 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
     sink.emit = on_emit;
     sink.reject = on_reject;
     sink.arg = c;
+    sink.stop = NULL;
+    sink.sort_max = c->sort_max;
+    sink.sort_run = on_sort_run;
     c->file = path;
     c->rc = RV_OK;
     rc = parse(map ? map : "", (size_t)sb.st_size, &sink, &c->err);
@@ -506,7 +543,7 @@ static int load_file(struct loadctx *c, const char *path, rv_feed_parse_fn parse
     if (map)
         munmap(map, (size_t)sb.st_size);
     if (rc != RV_OK && c->err.msg[0] == '\0')
-        rv_err_set(&c->err, rc, "events: '%s': %s", path, rv_strerror(rc));
+        rv_err_set(&c->err, rc, "%s", rv_strerror(rc));
     return rc;
 }
 
@@ -755,12 +792,14 @@ int rv_backtest_main(int argc, char **argv)
         {"episodes", required_argument, NULL, 'p'}, {"level", required_argument, NULL, 'l'},
         {"json", no_argument, NULL, 'j'},          {"config", required_argument, NULL, 'c'},
         {"alerts", required_argument, NULL, 'a'},  {"help", no_argument, NULL, 'h'},
-        {"timings", no_argument, NULL, 't'},       {NULL, 0, NULL, 0}};
+        {"timings", no_argument, NULL, 't'},       {"sort-max-events", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0}};
     const char **files = NULL, **formats = NULL;
     rv_feed_parse_fn *parsers = NULL;
     size_t nfiles = 0, nformats = 0;
     const char *format = NULL, *first_format = NULL, *episodes_path = NULL, *config_path = NULL,
                *alerts_path = NULL;
+    size_t sort_max = RV_FEED_SORT_MAX_DEFAULT;
     bool format_used = true;
     bool json = false, timings = false;
     uint64_t t_load = 0, t_replay = 0;
@@ -798,8 +837,8 @@ int rv_backtest_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
-            /* a file takes the --format before it (none yet: the first one
-             * given, see below) */
+            /* a file takes the --format before it (none yet: ndjson, or the
+             * only --format, see below) */
             formats[nfiles] = format;
             files[nfiles++] = optarg;
             /* --events A B C: the following non-option words are files too */
@@ -816,12 +855,33 @@ int rv_backtest_main(int argc, char **argv)
                         optarg);
                 goto done;
             }
+            if (nformats > 0 && !format_used) {
+                /* of several, each names the files after it up to the next:
+                 * one with none would be silently ignored */
+                fprintf(stderr, "backtest: --format: '%s' is followed by no --events\n%s",
+                        format, usage);
+                goto done;
+            }
             format = optarg;
             if (first_format == NULL)
                 first_format = optarg;
             nformats++;
             format_used = false;
             break;
+        case 's': {
+            char *end = NULL;
+            unsigned long long v;
+            errno = 0;
+            v = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 ||
+                v > SORT_MAX_LIMIT) {
+                fprintf(stderr, "backtest: --sort-max-events: '%s' is not an integer 0..%d\n",
+                        optarg, SORT_MAX_LIMIT);
+                goto done;
+            }
+            sort_max = (size_t)v;
+            break;
+        }
         case 'p': episodes_path = optarg; break;
         case 'l':
             b.level = rv_agg_level_from_name(optarg);
@@ -860,13 +920,16 @@ int rv_backtest_main(int argc, char **argv)
         goto done;
     }
     for (size_t i = 0; i < nfiles; i++) {
-        /* files before any --format: the first one given (so that a single
-         * --format names every file wherever it stands), else ndjson */
-        if (formats[i] == NULL || nformats == 1)
-            formats[i] = first_format ? first_format : "ndjson";
+        /* a single --format names every file wherever it stands; of
+         * several, files before the first are ndjson (the default) */
+        if (nformats == 1)
+            formats[i] = first_format;
+        else if (formats[i] == NULL)
+            formats[i] = "ndjson";
         /* a payload's events in event-time order, as the feed workers
-         * write them (ndjson: in file order) */
-        parsers[i] = rv_feed_parser_sorted(formats[i]);
+         * write them (ndjson: in file order; --sort-max-events 0: every
+         * format in file order, as a feed's sort_max_events 0) */
+        parsers[i] = sort_max ? rv_feed_parser_sorted(formats[i]) : rv_feed_parser(formats[i]);
     }
     if (config_path != NULL && rv_config_load(&conf, config_path, &err) != RV_OK) {
         fprintf(stderr, "backtest: config: %s\n", err.msg);
@@ -927,17 +990,27 @@ int rv_backtest_main(int argc, char **argv)
     }
     lc.st = st;
     lc.tty = b.tty;
+    lc.sort_max = sort_max;
     load_start(&lc);
     for (size_t i = 0; i < nfiles; i++) {
         lc.cur_file = i;
         if (load_file(&lc, files[i], parsers[i]) != RV_OK) {
+            /* a store error of an earlier batch names its own file */
             load_drain(&lc);
-            fprintf(stderr, "backtest: %s\n", lc.err.msg);
+            fprintf(stderr, "backtest: %s (%s): %s\n", files[lc.err_file], formats[lc.err_file],
+                    lc.err.msg);
             goto done;
         }
+        if (lc.sort_runs > 0)
+            fprintf(stderr,
+                    "backtest: %s (%s): sorted in %zu runs of at most %zu events "
+                    "(--sort-max-events), one after the other; events behind the watermark "
+                    "are late\n",
+                    files[i], formats[i], lc.sort_runs + 1, sort_max);
     }
     if (load_drain(&lc) != RV_OK) {
-        fprintf(stderr, "backtest: %s\n", lc.err.msg);
+        fprintf(stderr, "backtest: %s (%s): %s\n", files[lc.err_file], formats[lc.err_file],
+                lc.err.msg);
         goto done;
     }
     load_stop(&lc);

@@ -400,12 +400,13 @@ static void test_acled_newest_first(const char *dir)
 static void test_formats_per_file(const char *dir)
 {
     const char *ioda = RV_SOURCE_DIR "/demo/ioda/signals_raw_demo.json";
-    char acled[160], eps[160], out[160], errf[160];
+    char acled[160], nd[160], eps[160], out[160], errf[160];
     size_t lo, le;
     char *o, *e;
     FILE *f;
 
     snprintf(acled, sizeof acled, "%s/acled_newest_first.csv", dir);
+    snprintf(nd, sizeof nd, "%s/partnerA.ndjson", dir);
     snprintf(eps, sizeof eps, "%s/both_episodes.csv", dir);
     snprintf(out, sizeof out, "%s/both-out.txt", dir);
     snprintf(errf, sizeof errf, "%s/both-err.txt", dir);
@@ -438,6 +439,90 @@ static void test_formats_per_file(const char *dir)
         e = slurp(errf, &le);
         CHECK(e != NULL && strncmp(e, want, strlen(want)) == 0);
         free(e);
+    }
+    /* so is one followed at once by another: 'ioda' named no file */
+    {
+        char *argv[] = {"backtest", "--format", "ioda", "--format", "acled", "--events", acled,
+                        "--episodes", eps, NULL};
+        const char *want = "backtest: --format: 'ioda' is followed by no --events\nusage: ";
+        CHECK(run_backtest(out, errf, 9, argv) == 2);
+        e = slurp(errf, &le);
+        CHECK(e != NULL && strncmp(e, want, strlen(want)) == 0);
+        free(e);
+    }
+    /* files before the first of several --format are ndjson, the default
+     * (they took the first --format's before) */
+    {
+        char *argv[] = {"backtest", "--events", nd, "--format", "ioda", "--events", (char *)ioda,
+                        "--format", "acled", "--events", acled, "--episodes", eps, "--level",
+                        "watch", NULL};
+        CHECK(run_backtest(out, errf, 15, argv) == 0);
+        o = slurp(out, &lo);
+        e = slurp(errf, &le);
+        CHECK(o != NULL && strncmp(o, "episodes 2 detected 2 recall 1.000 alerts ", 42) == 0);
+        CHECK_STR(e, "");
+        free(o);
+        free(e);
+    }
+    /* a load error names the file and its format */
+    {
+        char *argv[] = {"backtest", "--format", "ioda", "--events", nd, "--format", "acled",
+                        "--events", acled, "--episodes", eps, NULL};
+        char want[400];
+        snprintf(want, sizeof want,
+                 "backtest: %s (ioda): json: unexpected text after the value at offset 159\n",
+                 nd);
+        expect_error(out, errf, argv, want);
+    }
+}
+
+/* --sort-max-events: the newest-first ACLED export of the test above
+ * (69 rows, 40 days, newest first) sorted in 7 runs of 10: the first run
+ * holds the 4 newest days, so the 32 rows more than a week (ACLED's
+ * source lateness) older than the newest are late, as with 0, which sorts
+ * nothing (before payloads were sorted). Both said on stderr. */
+static void test_sort_max_events(const char *dir)
+{
+    char acled[160], eps[160], out[160], errf[160], want[600];
+    size_t le;
+    char *e;
+
+    snprintf(acled, sizeof acled, "%s/acled_newest_first.csv", dir);
+    snprintf(eps, sizeof eps, "%s/acled_episodes.csv", dir);
+    snprintf(out, sizeof out, "%s/sortmax-out.txt", dir);
+    snprintf(errf, sizeof errf, "%s/sortmax-err.txt", dir);
+    {
+        char *argv[] = {"backtest", "--events", acled, "--format", "acled", "--episodes", eps,
+                        "--level", "watch", "--sort-max-events", "10", NULL};
+        CHECK(run_backtest(out, errf, 11, argv) == 0);
+        e = slurp(errf, &le);
+        snprintf(want, sizeof want,
+                 "backtest: %s (acled): sorted in 7 runs of at most 10 events "
+                 "(--sort-max-events), one after the other; events behind the watermark are "
+                 "late\n"
+                 "backtest: 32 events later than the allowed lateness were not aggregated\n",
+                 acled);
+        CHECK_STR(e, want);
+        free(e);
+        /* the burst's day is in the first run, but the clock is the
+         * newest day by then: not detected, as without the sort */
+        e = slurp(out, &le);
+        CHECK(e != NULL && strncmp(e, "episodes 1 detected 0 ", 22) == 0);
+        free(e);
+    }
+    {
+        char *argv[] = {"backtest", "--events", acled, "--format", "acled", "--episodes", eps,
+                        "--level", "watch", "--sort-max-events", "0", NULL};
+        CHECK(run_backtest(out, errf, 11, argv) == 0);
+        e = slurp(errf, &le);
+        CHECK_STR(e, "backtest: 32 events later than the allowed lateness were not aggregated\n");
+        free(e);
+    }
+    {
+        char *argv[] = {"backtest", "--events", acled, "--format", "acled", "--episodes", eps,
+                        "--sort-max-events", "-1", NULL};
+        expect_error(out, errf, argv,
+                     "backtest: --sort-max-events: '-1' is not an integer 0..100000000\n");
     }
 }
 
@@ -604,7 +689,7 @@ int main(void)
     {
         char *argv[] = {"backtest", "--events", "/nonexistent/x.ndjson", "--episodes", eps, NULL};
         expect_error(out, errf, argv,
-                     "backtest: events: cannot open '/nonexistent/x.ndjson': "
+                     "backtest: /nonexistent/x.ndjson (ndjson): cannot open: "
                      "No such file or directory\n");
     }
     {
@@ -641,6 +726,7 @@ int main(void)
     test_demo_ioda(dir);
     test_acled_newest_first(dir);
     test_formats_per_file(dir);
+    test_sort_max_events(dir);
 
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     ds_free(&d);
