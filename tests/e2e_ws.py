@@ -475,6 +475,40 @@ async def t_rebinding():
 
 
 
+def listen_addrs(port):
+    """The local addresses of the sockets listening on PORT (from /proc)."""
+    out = []
+    for f, fam in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
+        try:
+            lines = open(f).read().splitlines()[1:]
+        except OSError:
+            continue
+        for ln in lines:
+            loc, st = ln.split()[1], ln.split()[3]
+            addr, p = loc.split(":")
+            if st != "0A" or int(p, 16) != port:
+                continue
+            raw = bytes.fromhex(addr)
+            if fam == 4:
+                out.append(socket.inet_ntop(socket.AF_INET, raw[::-1]))
+            else:
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                out.append(socket.inet_ntop(socket.AF_INET6, words))
+    return sorted(out)
+
+
+async def t_bind():
+    # --http 127.0.0.1:P listens on 127.0.0.1 only, [::1]:P on ::1 only:
+    # lws 4.1 with IPv6 bound every interface for an IPv4 address
+    for http, want in [("127.0.0.1:0", ["127.0.0.1"]), ("localhost:0", ["127.0.0.1"]),
+                       ("[::1]:0", ["::1"])]:
+        s = Server("bind-" + http.split(":")[0].strip("[]"), "--http", http)
+        try:
+            eq(listen_addrs(s.port), want, f"bind: --http {http} listens on")
+        finally:
+            s.close()
+
+
 async def t_unsubscribed():
     # F10: a WebSocket that does not subscribe is closed; unsubscribed ones are capped
     s = Server("f10", "--sub-timeout", "2", "--max-conns", "8", "--max-unauth", "2")
@@ -907,7 +941,7 @@ def main():
     signal.alarm(500)
     if missing():
         return 1
-    tests = [t_filters, t_since, t_stalled, t_tokens, t_last_token, t_rebinding, t_unsubscribed,
+    tests = [t_filters, t_since, t_stalled, t_tokens, t_last_token, t_rebinding, t_bind, t_unsubscribed,
              t_revoked_live, t_hostile, t_http, t_tls_deflate_ping]
     only = sys.argv[1:]
     try:

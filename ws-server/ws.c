@@ -1977,6 +1977,15 @@ int rv_ws_start(void *zctx, struct rv_store *st, const struct rv_ws_opts *o, str
     info.iface = ws->host[0] && strcmp(ws->host, "0.0.0.0") && strcmp(ws->host, "::")
                      ? (strcmp(ws->host, "localhost") ? ws->host : "127.0.0.1")
                      : NULL;
+    {
+        /* lws 4.1 with IPv6 built in ignores an IPv4 address as iface and
+         * listens on every interface (seen with ss: *:PORT for
+         * --http 127.0.0.1:PORT): an IPv4 listener is asked for without
+         * IPv6, which then binds that address */
+        struct in_addr a4;
+        if (info.iface && inet_pton(AF_INET, info.iface, &a4) == 1)
+            info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    }
     info.protocols = ws->protocols;
     info.mounts = ws->mounts;
     info.extensions = ws->o.deflate ? ws->exts : NULL;
