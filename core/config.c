@@ -140,7 +140,8 @@ int rv_config_load(struct rv_config *c, const char *file, struct rv_errbuf *err)
         for (int i = 0; sections[i]; i++) {
             if (strcmp(it->string, sections[i]) == 0) {
                 known = true;
-                if (!cJSON_IsObject(it)) {
+                /* "ingest" may also be the endpoint alone (taken above) */
+                if (!cJSON_IsObject(it) && !(strcmp(it->string, "ingest") == 0 && cJSON_IsString(it))) {
                     cJSON_Delete(root);
                     return rv_err_set(err, RV_EINVAL, "%s: must be an object", sections[i]);
                 }

@@ -96,6 +96,18 @@ static void test_config(void)
         CHECK(mib == 4);
         rv_config_release(&c3);
     }
+    {
+        /* ingest as the endpoint alone, as README documents it */
+        struct rv_config c4;
+        const char *ip = write_tmp("{\"ingest\":\"tcp://127.0.0.1:7\"}");
+        rv_config_init(&c4);
+        CHECK_OK(rv_config_load(&c4, ip, &err), &err);
+        unlink(ip);
+        CHECK_STR(c4.ingest, "tcp://127.0.0.1:7");
+        CHECK(rv_config_section(&c4, "ingest") == NULL);
+        rv_config_release(&c4);
+    }
+    expect_load_error("{\"ingest\":5}", "ingest: must be a string shorter than 256 bytes");
     expect_load_error("{\"http\":8080}", "http: must be a string shorter than 256 bytes");
     expect_load_error("{\"demo\":\"yes\"}", "demo: must be true or false");
     expect_load_error("{\"store\":[]}", "store: must be an object");
