@@ -216,13 +216,6 @@ int main(int argc, char **argv)
             goto cfg_err;
         so.dedup_filter_max_mib = (unsigned)v;
     }
-    if (rv_store_open(cfg.data_dir, &so, &st, &err) != RV_OK) {
-        fprintf(stderr, "rightsviewd: %s\n", err.msg);
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    zctx = zmq_ctx_new();
-    cp.zctx = zctx;
     {
         const cJSON *sec = rv_config_section(&cfg, "writer");
         int64_t v;
@@ -241,41 +234,9 @@ int main(int argc, char **argv)
             goto cfg_err;
         wo.retention_ms = v * 86400000LL;
     }
-    if (rv_writer_new(st, &wo, &hooks, &w) != RV_OK) {
-        fprintf(stderr, "rightsviewd: cannot start the writer\n");
-        goto out;
-    }
-    agg_cfg = rv_config_section(&cfg, "aggregator");
-    if (cfg.demo && !agg_cfg) {
-        /* the demo's recurring 10-minute drops need short bins to alert
-         * while a visitor watches (include/rv/demo.h) */
-        demo_agg = cJSON_Parse("{\"bin_s\":300,\"allowed_lateness_s\":60}");
-        agg_cfg = demo_agg;
-    }
-    if (rv_agg_start(zctx, st, w, agg_cfg, m, &agg, &err) != RV_OK) {
-        fprintf(stderr, "rightsviewd: %s\n", err.msg);
-        rc = EXIT_USAGE;
-        goto out;
-    }
     rv_ws_opts_default(&wso);
     if (rv_ws_opts_from_config(&wso, rv_config_section(&cfg, "ws"), &err) != RV_OK)
         goto cfg_err;
-    wso.http = cfg.http;
-    wso.web_root = cfg.web_root;
-    if (fl.tls_cert)
-        wso.tls_cert = fl.tls_cert;
-    if (fl.tls_key)
-        wso.tls_key = fl.tls_key;
-    if ((wso.tls_cert && wso.tls_cert[0]) != (wso.tls_key && wso.tls_key[0])) {
-        fprintf(stderr, "rightsviewd: --tls-cert and --tls-key go together\n");
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    if (rv_ws_start(zctx, st, &wso, m, &ws, &err) != RV_OK) {
-        fprintf(stderr, "rightsviewd: %s\n", err.msg);
-        rc = EXIT_USAGE;
-        goto out;
-    }
     rv_gateway_opts_default(&go);
     go.endpoint = cfg.ingest;
     go.partners_file = cfg.partners;
@@ -293,14 +254,61 @@ int main(int argc, char **argv)
             goto cfg_err;
         go.max_batch_events = (size_t)v;
     }
+    {
+        /* the aggregator's section too: every key of every section is
+         * checked before a store is made or a port bound */
+        struct rv_agg_params ap;
+        if (rv_agg_params_from_json(rv_config_section(&cfg, "aggregator"), &ap, &err) != RV_OK)
+            goto cfg_err;
+    }
+    if (cfg.feeds[0] && rv_feeds_load(cfg.feeds, &feed_cfg, &n_feeds, &err) != RV_OK)
+        goto cfg_err;
+    if (rv_store_open(cfg.data_dir, &so, &st, &err) != RV_OK) {
+        fprintf(stderr, "rightsviewd: %s\n", err.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    zctx = zmq_ctx_new();
+    cp.zctx = zctx;
+    if (rv_writer_new(st, &wo, &hooks, &w) != RV_OK) {
+        fprintf(stderr, "rightsviewd: cannot start the writer\n");
+        goto out;
+    }
+    agg_cfg = rv_config_section(&cfg, "aggregator");
+    if (cfg.demo && !agg_cfg) {
+        /* the demo's recurring 10-minute drops need short bins to alert
+         * while a visitor watches (include/rv/demo.h) */
+        demo_agg = cJSON_Parse("{\"bin_s\":300,\"allowed_lateness_s\":60}");
+        agg_cfg = demo_agg;
+    }
+    if (rv_agg_start(zctx, st, w, agg_cfg, m, &agg, &err) != RV_OK) {
+        fprintf(stderr, "rightsviewd: %s\n", err.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    wso.http = cfg.http;
+    wso.web_root = cfg.web_root;
+    if (fl.tls_cert)
+        wso.tls_cert = fl.tls_cert;
+    if (fl.tls_key)
+        wso.tls_key = fl.tls_key;
+    if ((wso.tls_cert && wso.tls_cert[0]) != (wso.tls_key && wso.tls_key[0])) {
+        fprintf(stderr, "rightsviewd: --tls-cert and --tls-key go together\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (rv_ws_start(zctx, st, &wso, m, &ws, &err) != RV_OK) {
+        fprintf(stderr, "rightsviewd: %s\n", err.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     if (rv_gateway_start(zctx, w, &go, m, &gw, &err) != RV_OK) {
         fprintf(stderr, "rightsviewd: %s\n", err.msg);
         rc = EXIT_USAGE;
         goto out;
     }
     if (cfg.feeds[0]) {
-        if (rv_feeds_load(cfg.feeds, &feed_cfg, &n_feeds, &err) != RV_OK ||
-            rv_feeds_start(st, w, feed_cfg, n_feeds, m, &feeds, &err) != RV_OK) {
+        if (rv_feeds_start(st, w, feed_cfg, n_feeds, m, &feeds, &err) != RV_OK) {
             fprintf(stderr, "rightsviewd: %s\n", err.msg);
             rc = EXIT_USAGE;
             goto out;

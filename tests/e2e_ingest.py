@@ -84,6 +84,28 @@ def main():
         with open(partners, "w") as f:
             f.write("# name key\nalpha %s\n" % a_pub)
 
+        # a typo in any section of the config fails before anything is made:
+        # no data dir, no port bound
+        for i, (conf, want) in enumerate([
+                ({"ws": {"orgins": ["x"]}}, "ws.orgins: unknown key"),
+                ({"aggregator": {"bin_sec": 60}}, "aggregator.bin_sec: unknown key"),
+                ({"ingest": {"endpoint": "tcp://127.0.0.1:1", "max_batch": 5}},
+                 "ingest.max_batch: unknown key"),
+                ({"writer": {"max_event": 5}}, "writer.max_event: unknown key"),
+                ({"store": {"map_size_mb": 5}}, "store.map_size_mb: unknown key"),
+                ({"ingest": "tcp://127.0.0.1:%d" % free_port(), "ws": {"idle": 1}},
+                 "ws.idle: unknown key")]):
+            cf = os.path.join(d, "typo%d.json" % i)
+            dd = os.path.join(d, "typo%d-data" % i)
+            with open(cf, "w") as f:
+                json.dump(conf, f)
+            p = subprocess.run([DAEMON, "--config", cf, "--data", dd, "--http", "127.0.0.1:0",
+                                "--ingest", "tcp://127.0.0.1:%d" % free_port()],
+                               capture_output=True, text=True, timeout=20)
+            check(p.returncode == 2 and want in p.stderr and not os.path.exists(dd),
+                  "config typo %r: exit 2 naming it, nothing created (rc %d, %r)"
+                  % (want, p.returncode, p.stderr[-200:]))
+
         dm = Daemon(data, ["--partners", partners, "--server-key", os.path.join(d, "server.key")],
                     http=False).start()
         ep = dm.endpoint
