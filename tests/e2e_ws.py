@@ -305,6 +305,15 @@ async def t_tokens():
         eq(len(viewer), 43, "tokens: 43 base64url characters")
         analyst = token_cli(s.data, "create", "--role", "analyst", "--name", "a1")[1]
         admin = token_cli(s.data, "create", "--role", "admin")[1]
+        check("no store" not in err, "tokens: create in an existing store: no note about a store")
+        nodir = os.path.join(TMP, "tok-nostore")
+        rc, out, err = token_cli(nodir, "create", "--role", "viewer")
+        eq((rc, len(out), err.splitlines()[0]),
+           (0, 43, f"token: no store was in '{nodir}': created a new one there"),
+           "tokens: create in a new store says so")
+        eq(token_cli(os.path.join(TMP, "tok-nostore2"), "revoke", "abc"),
+           (2, "", f"data: no store at '{os.path.join(TMP, 'tok-nostore2')}'"),
+           "tokens: revoke in no store exits 2")
         eq(token_cli(s.data, "create", "--role", "boss")[0], 2, "tokens: bad role exit 2")
         eq(token_cli(s.data, "create", "--role", "boss")[2],
            "--role: 'boss' is not viewer, analyst or admin", "tokens: bad role text")

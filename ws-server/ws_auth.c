@@ -6,9 +6,11 @@
  * its hash leaks through timing; tokens are few (tens).
  * Also `rvctl token create|list|revoke` (rv_token_main).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -381,6 +383,19 @@ int rv_token_main(int argc, char **argv)
         return 2;
     }
 
+    bool fresh;
+    {
+        /* a token for a server not started yet is made in a new store; a
+         * mistyped DIR would make one nobody reads, so say so */
+        char p[1100];
+        struct stat sb;
+        snprintf(p, sizeof(p), "%s/data.mdb", data);
+        fresh = stat(p, &sb) != 0;
+        if (fresh && strcmp(cmd, "revoke") == 0) {
+            fprintf(stderr, "data: no store at '%.200s'\n", data);
+            return 2;
+        }
+    }
     rv_store_opts_default(&so);
     so.read_only = strcmp(cmd, "list") == 0;
     so.meta_only = !so.read_only; /* beside a running daemon: touch only meta */
@@ -388,6 +403,8 @@ int rv_token_main(int argc, char **argv)
         fprintf(stderr, "data: cannot open store '%.200s': %s\n", data, err.msg);
         return 2;
     }
+    if (fresh && strcmp(cmd, "create") == 0)
+        fprintf(stderr, "token: no store was in '%.200s': created a new one there\n", data);
 
     if (strcmp(cmd, "create") == 0) {
         unsigned char raw[32], hash[32];
