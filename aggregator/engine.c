@@ -18,6 +18,7 @@
  */
 #include <limits.h>
 #include <math.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2087,6 +2088,25 @@ int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_ev
     return rv_agg_engine_push_view(e, seq, &v);
 }
 
+/* A JSON number as cJSON 1.7 prints it (an integer value as %d, else the
+ * shortest of %1.15g and %1.17g that reads back), so that a cell written
+ * here is byte for byte what cJSON_PrintUnformatted gave. */
+static int cell_num(char *b, size_t cap, double d)
+{
+    int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+    int n;
+
+    if (isnan(d) || isinf(d))
+        return snprintf(b, cap, "null");
+    if (d == (double)vi)
+        return snprintf(b, cap, "%d", vi);
+    n = snprintf(b, cap, "%1.15g", d);
+    double t = strtod(b, NULL);
+    if (!(fabs(t - d) <= (fabs(t) > fabs(d) ? fabs(t) : fabs(d)) * DBL_EPSILON))
+        n = snprintf(b, cap, "%1.17g", d);
+    return n;
+}
+
 int rv_agg_engine_cells(struct rv_agg_engine *e,
                         void (*cb)(void *arg, const struct rv_agg_cell *c), void *arg)
 {
@@ -2107,8 +2127,7 @@ int rv_agg_engine_cells(struct rv_agg_engine *e,
         struct rv_agg_cell c;
         double base = 0, spread = 0;
         int nsrc = 0;
-        cJSON *o;
-        char *txt;
+        char txt[512];
 
         if (!u->cell_dirty || u->admin1 != NULL || u->cell_bin == INT64_MIN)
             continue;
@@ -2123,29 +2142,30 @@ int rv_agg_engine_cells(struct rv_agg_engine *e,
         for (size_t k = 0; k < u->nprobes; k++)
             if (u->probes[k].open[open_of(e, u->cell_bin)].idx == u->cell_bin)
                 nsrc++;
-        o = cJSON_CreateObject();
-        if (o == NULL)
-            return RV_ENOMEM;
-        cJSON_AddStringToObject(o, "country", u->country);
-        cJSON_AddStringToObject(o, "violation", rv_violation_name(u->violation));
-        cJSON_AddStringToObject(o, "res", res);
-        cJSON_AddStringToObject(o, "bin", rv_time_format(u->cell_bin * e->bin_ms, t, sizeof t));
-        cJSON_AddNumberToObject(o, "count", u->cell_n);
-        cJSON_AddNumberToObject(o, "weight", round2(u->cell_x));
-        cJSON_AddNumberToObject(o, "sources", nsrc);
-        cJSON_AddNumberToObject(o, "baseline", round2(base));
-        cJSON_AddNumberToObject(o, "score", round2(u->score));
-        cJSON_AddStringToObject(o, "level", level_names[u->level]);
-        txt = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (txt == NULL)
-            return RV_ENOMEM;
+        /* written by hand, not through a cJSON tree: 3000 cells four times
+         * a second was ~5% of the daemon's CPU under load (the same bytes) */
+        {
+            char nb[5][40];
+            cell_num(nb[0], sizeof nb[0], u->cell_n);
+            cell_num(nb[1], sizeof nb[1], round2(u->cell_x));
+            cell_num(nb[2], sizeof nb[2], nsrc);
+            cell_num(nb[3], sizeof nb[3], round2(base));
+            cell_num(nb[4], sizeof nb[4], round2(u->score));
+            int n = snprintf(txt, sizeof txt,
+                             "{\"country\":\"%s\",\"violation\":\"%s\",\"res\":\"%s\","
+                             "\"bin\":\"%s\",\"count\":%s,\"weight\":%s,\"sources\":%s,"
+                             "\"baseline\":%s,\"score\":%s,\"level\":\"%s\"}",
+                             u->country, rv_violation_name(u->violation), res,
+                             rv_time_format(u->cell_bin * e->bin_ms, t, sizeof t), nb[0], nb[1],
+                             nb[2], nb[3], nb[4], level_names[u->level]);
+            if (n < 0 || (size_t)n >= sizeof txt)
+                return RV_ENOMEM;
+            c.len = (size_t)n;
+        }
         c.country = u->country;
         c.violation = u->violation;
         c.json = txt;
-        c.len = strlen(txt);
         cb(arg, &c);
-        free(txt);
     }
     return RV_OK;
 }
