@@ -2,6 +2,7 @@
  * bloom: see bloom.h.
  */
 #include "bloom.h"
+#include "dedup.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +50,14 @@ void rv_bloom_free(struct rv_bloom *b)
 
 uint64_t rv_bloom_hash(const void *key, size_t len)
 {
-    const unsigned char *k = key;
-    uint64_t h = 0x243F6A8885A308D3ULL ^ len, w;
+    return rv_bloom_mix(rv_dedup_hash64(key, len));
+}
 
-    for (; len >= 8; k += 8, len -= 8) {
-        memcpy(&w, k, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, k, len);
-    h ^= w;
-    /* splitmix64's finaliser: every output bit depends on every input bit */
+uint64_t rv_bloom_mix(uint64_t h)
+{
+    /* splitmix64's finaliser over the dedup hash: every output bit depends
+     * on every input bit, and the block and bits are not those the dedup
+     * table indexes by */
     h ^= h >> 31;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 27;

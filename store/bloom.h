@@ -46,8 +46,10 @@ size_t rv_bloom_cap_for_bytes(size_t bytes);
 /* Frees the bits; B then answers "maybe" to everything. */
 void rv_bloom_free(struct rv_bloom *b);
 
-/* The 64-bit hash of KEY (LEN bytes) that _add and _maybe take. */
+/* The 64-bit hash of KEY (LEN bytes) that _add and _maybe take:
+ * rv_bloom_mix(rv_dedup_hash64(KEY, LEN)). */
 uint64_t rv_bloom_hash(const void *key, size_t len);
+uint64_t rv_bloom_mix(uint64_t dedup_hash64);
 
 /* Adds hash H (writer thread only, no other thread touching B). */
 void rv_bloom_add(struct rv_bloom *b, uint64_t h);

@@ -8,7 +8,7 @@
 
 #include "rv/err.h"
 
-static uint32_t key_hash(const unsigned char *k, size_t len)
+static uint64_t key_hash64(const unsigned char *k, size_t len)
 {
     /* eight bytes a step, multiply and fold (keys are ~20-60 bytes) */
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ len, w;
@@ -21,7 +21,17 @@ static uint32_t key_hash(const unsigned char *k, size_t len)
     memcpy(&w, k, len);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
-    return (uint32_t)(h ^ (h >> 32));
+    return h;
+}
+
+static uint32_t key_hash(const unsigned char *k, size_t len)
+{
+    return rv_dedup_fold(key_hash64(k, len));
+}
+
+uint64_t rv_dedup_hash64(const void *key, size_t len)
+{
+    return key_hash64(key, len);
 }
 
 uint32_t rv_dedup_hash(const void *key, size_t len)

@@ -41,8 +41,15 @@ struct rv_dedup {
 
 #define RV_DEDUP_REC_HDR 10 /* u16 length + u64 seq */
 
-/* The hash of KEY (LEN bytes) that _find and _add take, computed once. */
+/* The hash of KEY (LEN bytes) that _find and _add take, computed once:
+ * rv_dedup_fold(rv_dedup_hash64(KEY, LEN)). The 64 bits also feed the
+ * filter of `events` (bloom.h), so a key is hashed once for both. */
 uint32_t rv_dedup_hash(const void *key, size_t len);
+uint64_t rv_dedup_hash64(const void *key, size_t len);
+static inline uint32_t rv_dedup_fold(uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32));
+}
 
 /* Finds KEY (LEN bytes, hash H): 1 and *seq set when present, else 0. */
 int rv_dedup_find(const struct rv_dedup *d, const void *key, size_t len, uint32_t h,

@@ -1202,7 +1202,8 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         /* dedup: the keys since the checkpoint (this txn's too) in memory,
          * the older ones in `events` */
         uint64_t dseq;
-        uint32_t kh = rv_dedup_hash(kbuf, k.mv_size);
+        uint64_t kh64 = rv_dedup_hash64(kbuf, k.mv_size);
+        uint32_t kh = rv_dedup_fold(kh64);
         if (rv_dedup_find(&st->dd, kbuf, k.mv_size, kh, &dseq) ||
             rv_dedup_find(&st->ddf, kbuf, k.mv_size, kh, &dseq)) {
             res[i].outcome = RV_OUT_DUPLICATE;
@@ -1211,7 +1212,7 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
             continue;
         }
         /* the older keys: the filter rules out nearly every new one */
-        if (!rv_bloom_maybe(&st->bloom, rv_bloom_hash(kbuf, k.mv_size))) {
+        if (!rv_bloom_maybe(&st->bloom, rv_bloom_mix(kh64))) {
             nskip++;
         } else {
             mrc = mdb_get(txn, st->db_events, &k, &v);
