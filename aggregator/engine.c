@@ -807,6 +807,7 @@ struct rv_agg_engine {
     size_t nsources, capsources;
     struct strmap country_map;
     bool started;
+    bool quiet_late;     /* no warning per late event (a rebuild) */
     int64_t clock_ms;    /* newest event time */
     int64_t first_ms;
     int64_t closed;      /* bins with index < closed are closed */
@@ -1991,6 +1992,11 @@ static size_t signal_name(const struct rv_event_view *ev, char *buf)
     return sl + 1 + (size_t)(q - p);
 }
 
+void rv_agg_engine_set_log_late(struct rv_agg_engine *e, bool on)
+{
+    e->quiet_late = !on;
+}
+
 int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct rv_event_view *ev)
 {
     char sig[SIG_MAX];
@@ -2052,7 +2058,7 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
             }
         }
         e->st.late++;
-        if ((e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
+        if (!e->quiet_late && (e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
             rv_log_warn("agg",
                         "late event dropped source=%.*s id=%.*s time_ms=%lld watermark_bin_ms=%lld "
                         "late_total=%llu",

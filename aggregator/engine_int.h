@@ -14,6 +14,10 @@
  * rv_agg_engine_push is this on a view of its event. Errors: RV_ENOMEM. */
 int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct rv_event_view *ev);
 
+/* Whether late events are logged (rate-limited warnings; on by default).
+ * The stage's rebuild turns it off: they were logged when they arrived. */
+void rv_agg_engine_set_log_late(struct rv_agg_engine *e, bool on);
+
 /* ------------------------------------------------------------ pipe.c */
 
 /* Reading and aggregating on two threads: rv_agg_pipe_run starts PRODUCE

@@ -240,7 +240,11 @@ static int rebuild(struct rv_agg *a)
         /* reading and the engine on two threads, as rv_agg_replay */
         struct replayctx c = {.st = a->st, .next = 1, .upto = upto, .stop = &a->stop};
         struct rv_errbuf err = {0};
-        if ((rc = rv_agg_pipe_run(a->eng, produce_log, &c, &err)) != RV_OK) {
+        /* the late events of the log were logged when they came in */
+        rv_agg_engine_set_log_late(a->eng, false);
+        rc = rv_agg_pipe_run(a->eng, produce_log, &c, &err);
+        rv_agg_engine_set_log_late(a->eng, true);
+        if (rc != RV_OK) {
             rv_log_error("agg", "rebuild failed at seq=%llu reason=\"%s\"",
                          (unsigned long long)c.next, err.msg);
             a->processed = c.next - 1;
@@ -263,9 +267,10 @@ static int rebuild(struct rv_agg *a)
     a->mute_upto = 0;
     atomic_store(&a->cursor, upto);
     a->last_stats = s;
-    rv_log_info("agg", "rebuilt cursor=%llu events=%llu series=%llu last_alert=%llu",
+    rv_log_info("agg", "rebuilt cursor=%llu events=%llu series=%llu last_alert=%llu late=%llu",
                 (unsigned long long)upto, (unsigned long long)s.events,
-                (unsigned long long)s.series, (unsigned long long)last_alert);
+                (unsigned long long)s.series, (unsigned long long)last_alert,
+                (unsigned long long)s.late);
     return RV_OK;
 }
 
