@@ -808,6 +808,7 @@ struct rv_agg_engine {
     struct strmap country_map;
     bool started;
     bool quiet_late;     /* no warning per late event (a rebuild) */
+    uint64_t late_base;  /* st.late when the warnings resumed: they count from there */
     int64_t clock_ms;    /* newest event time */
     int64_t first_ms;
     int64_t closed;      /* bins with index < closed are closed */
@@ -1995,6 +1996,8 @@ static size_t signal_name(const struct rv_event_view *ev, char *buf)
 void rv_agg_engine_set_log_late(struct rv_agg_engine *e, bool on)
 {
     e->quiet_late = !on;
+    if (on)
+        e->late_base = e->st.late; /* the next late one is warned about */
 }
 
 int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct rv_event_view *ev)
@@ -2058,7 +2061,8 @@ int rv_agg_engine_push_view(struct rv_agg_engine *e, uint64_t seq, const struct 
             }
         }
         e->st.late++;
-        if (!e->quiet_late && (e->st.late & (e->st.late - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
+        uint64_t k = e->st.late - e->late_base; /* >= 1 */
+        if (!e->quiet_late && (k & (k - 1)) == 0) /* 1, 2, 4, 8 ...: bounded noise */
             rv_log_warn("agg",
                         "late event dropped source=%.*s id=%.*s time_ms=%lld watermark_bin_ms=%lld "
                         "late_total=%llu",
@@ -2094,18 +2098,16 @@ int rv_agg_engine_push(struct rv_agg_engine *e, uint64_t seq, const struct rv_ev
     return rv_agg_engine_push_view(e, seq, &v);
 }
 
-/* A JSON number as cJSON 1.7 prints it (an integer value as %d, else the
- * shortest of %1.15g and %1.17g that reads back), so that a cell written
- * here is byte for byte what cJSON_PrintUnformatted gave. */
+/* A JSON number as Debian's cJSON 1.7.15 prints it (null for NaN and
+ * infinities, else %1.15g, or %1.17g when that does not read back: -0.0 is
+ * "-0"), so that a cell written here is byte for byte what
+ * cJSON_PrintUnformatted gave. */
 static int cell_num(char *b, size_t cap, double d)
 {
-    int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     int n;
 
     if (isnan(d) || isinf(d))
         return snprintf(b, cap, "null");
-    if (d == (double)vi)
-        return snprintf(b, cap, "%d", vi);
     n = snprintf(b, cap, "%1.15g", d);
     double t = strtod(b, NULL);
     if (!(fabs(t - d) <= (fabs(t) > fabs(d) ? fabs(t) : fabs(d)) * DBL_EPSILON))

@@ -5,6 +5,7 @@
  * taking input, commit what was accepted, exit 0.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -237,6 +238,29 @@ int main(int argc, char **argv)
     rv_ws_opts_default(&wso);
     if (rv_ws_opts_from_config(&wso, rv_config_section(&cfg, "ws"), &err) != RV_OK)
         goto cfg_err;
+    wso.http = cfg.http;
+    wso.web_root = cfg.web_root;
+    if (fl.tls_cert)
+        wso.tls_cert = fl.tls_cert;
+    if (fl.tls_key)
+        wso.tls_key = fl.tls_key;
+    if ((wso.tls_cert && wso.tls_cert[0]) != (wso.tls_key && wso.tls_key[0])) {
+        fprintf(stderr, "rightsviewd: --tls-cert and --tls-key go together\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    /* the files the gateway reads at its start, before anything is made */
+    {
+        const char *files[][2] = {{"partners", cfg.partners}, {"server_key", cfg.server_key}};
+        for (size_t i = 0; i < 2; i++) {
+            if (files[i][1][0] && access(files[i][1], R_OK) != 0) {
+                fprintf(stderr, "rightsviewd: %s: cannot open '%s': %s\n", files[i][0],
+                        files[i][1], strerror(errno));
+                rc = EXIT_USAGE;
+                goto out;
+            }
+        }
+    }
     rv_gateway_opts_default(&go);
     go.endpoint = cfg.ingest;
     go.partners_file = cfg.partners;
@@ -283,17 +307,6 @@ int main(int argc, char **argv)
     }
     if (rv_agg_start(zctx, st, w, agg_cfg, m, &agg, &err) != RV_OK) {
         fprintf(stderr, "rightsviewd: %s\n", err.msg);
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    wso.http = cfg.http;
-    wso.web_root = cfg.web_root;
-    if (fl.tls_cert)
-        wso.tls_cert = fl.tls_cert;
-    if (fl.tls_key)
-        wso.tls_key = fl.tls_key;
-    if ((wso.tls_cert && wso.tls_cert[0]) != (wso.tls_key && wso.tls_key[0])) {
-        fprintf(stderr, "rightsviewd: --tls-cert and --tls-key go together\n");
         rc = EXIT_USAGE;
         goto out;
     }

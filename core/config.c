@@ -141,7 +141,8 @@ int rv_config_load(struct rv_config *c, const char *file, struct rv_errbuf *err)
             if (strcmp(it->string, sections[i]) == 0) {
                 known = true;
                 /* "ingest" may also be the endpoint alone (taken above) */
-                if (!cJSON_IsObject(it) && !(strcmp(it->string, "ingest") == 0 && cJSON_IsString(it))) {
+                bool ep = strcmp(it->string, "ingest") == 0 && cJSON_IsString(it);
+                if (!cJSON_IsObject(it) && !ep) {
                     cJSON_Delete(root);
                     return rv_err_set(err, RV_EINVAL, "%s: must be an object", sections[i]);
                 }

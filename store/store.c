@@ -1302,7 +1302,8 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         const struct rv_event *ev = pend[i].ev;
         unsigned char key[SERIES_KEY_LEN];
         struct mbin *b;
-        series_key(key, ev->country, ev->violation, RV_RES_1M, rv_bin_start(ev->time_ms, RV_RES_1M));
+        series_key(key, ev->country, ev->violation, RV_RES_1M,
+                   rv_bin_start(ev->time_ms, RV_RES_1M));
         rc = RV_OK;
         if (!(b = bin_get(st, txn, key, &rc)))
             goto fail_rc;

@@ -95,7 +95,10 @@ def main():
                 ({"writer": {"max_event": 5}}, "writer.max_event: unknown key"),
                 ({"store": {"map_size_mb": 5}}, "store.map_size_mb: unknown key"),
                 ({"ingest": "tcp://127.0.0.1:%d" % free_port(), "ws": {"idle": 1}},
-                 "ws.idle: unknown key")]):
+                 "ws.idle: unknown key"),
+                ({"ws": {"tls_cert": "/nonexistent.pem"}}, "--tls-cert and --tls-key go together"),
+                ({"partners": "/nonexistent/partners.txt"},
+                 "partners: cannot open '/nonexistent/partners.txt'")]):
             cf = os.path.join(d, "typo%d.json" % i)
             dd = os.path.join(d, "typo%d-data" % i)
             with open(cf, "w") as f:

@@ -6,6 +6,7 @@
  * its hash leaks through timing; tokens are few (tens).
  * Also `rvctl token create|list|revoke` (rv_token_main).
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,7 +391,7 @@ int rv_token_main(int argc, char **argv)
         char p[1100];
         struct stat sb;
         snprintf(p, sizeof(p), "%s/data.mdb", data);
-        fresh = stat(p, &sb) != 0;
+        fresh = stat(p, &sb) != 0 && errno == ENOENT; /* else rv_store_open says why */
         if (fresh && strcmp(cmd, "revoke") == 0) {
             fprintf(stderr, "data: no store at '%.200s'\n", data);
             return 2;
