@@ -138,9 +138,16 @@ int rv_agg_params_from_json(const cJSON *cfg, struct rv_agg_params *p, struct rv
         for (i = 0; i < nk; i++)
             if (it->string != NULL && strcmp(it->string, param_keys[i]) == 0)
                 break;
-        if (i == nk)
-            return rv_err_set(err, RV_EINVAL, "aggregator.%.64s: unknown key",
+        if (i == nk) {
+            const char *near = rv_cfg_closest(it->string, param_keys, nk);
+            if (near)
+                return rv_err_set(err, RV_EINVAL,
+                                  "aggregator.%.64s: unknown key (did you mean '%s'?)",
+                                  it->string ? it->string : "", near);
+            return rv_err_set(err, RV_EINVAL,
+                              "aggregator.%.64s: unknown key (the keys: docs/aggregator.md)",
                               it->string ? it->string : "");
+        }
     }
 #define GI(key, field, def, lo, hi)                                                                \
     do {                                                                                           \

@@ -231,6 +231,47 @@ int rv_cfg_string(const cJSON *obj, const char *section, const char *key, const 
     return RV_OK;
 }
 
+/* Levenshtein distance of A and B, both at most 63 bytes (else a big number). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0], t;
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            t = row[j];
+            row[j] = best;
+            diag = t;
+        }
+    }
+    return row[lb];
+}
+
+const char *rv_cfg_closest(const char *key, const char *const *allowed, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = SIZE_MAX, kl = key ? strlen(key) : 0;
+
+    for (size_t i = 0; key && (n ? i < n : allowed[i] != NULL); i++) {
+        size_t d = edit_distance(key, allowed[i]);
+        if (d < bd) {
+            bd = d;
+            best = allowed[i];
+        }
+    }
+    return bd <= 2 && bd * 2 < kl ? best : NULL;
+}
+
 int rv_cfg_check_keys(const cJSON *obj, const char *section, const char *const *allowed,
                       struct rv_errbuf *err)
 {

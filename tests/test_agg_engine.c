@@ -587,7 +587,11 @@ static void test_params(void)
     cJSON_Delete(c);
     c = cJSON_Parse("{\"windw\":1}");
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
-    CHECK(strcmp(err.msg, "aggregator.windw: unknown key") == 0);
+    CHECK(strcmp(err.msg, "aggregator.windw: unknown key (the keys: docs/aggregator.md)") == 0);
+    cJSON_Delete(c);
+    c = cJSON_Parse("{\"bin_sec\":60}");
+    CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);
+    CHECK(strcmp(err.msg, "aggregator.bin_sec: unknown key (did you mean 'bin_s'?)") == 0);
     cJSON_Delete(c);
     c = cJSON_Parse("{\"threshold_warning\":3.0}");
     CHECK(rv_agg_params_from_json(c, &p, &err) == RV_EINVAL);

@@ -108,6 +108,18 @@ static void test_config(void)
         rv_config_release(&c4);
     }
     expect_load_error("{\"ingest\":5}", "ingest: must be a string shorter than 256 bytes");
+    {
+        /* "did you mean": typos only, not any key */
+        static const char *const ks[] = {"map_size_mib", "rollup_flush_ms", "origins", "bin_s",
+                                         NULL};
+        CHECK_STR(rv_cfg_closest("map_size_mb", ks, 0), "map_size_mib");
+        CHECK_STR(rv_cfg_closest("orgins", ks, 0), "origins");
+        CHECK_STR(rv_cfg_closest("rollup_flush_ms", ks, 2), "rollup_flush_ms");
+        CHECK(rv_cfg_closest("origins", ks, 2) == NULL); /* only the first two */
+        CHECK(rv_cfg_closest("bin", ks, 0) == NULL);     /* 2 edits of 3 letters: no */
+        CHECK(rv_cfg_closest("colour", ks, 0) == NULL);
+        CHECK(rv_cfg_closest(NULL, ks, 0) == NULL);
+    }
     expect_load_error("{\"http\":8080}", "http: must be a string shorter than 256 bytes");
     expect_load_error("{\"demo\":\"yes\"}", "demo: must be true or false");
     expect_load_error("{\"store\":[]}", "store: must be an object");

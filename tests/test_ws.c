@@ -75,7 +75,8 @@ static void test_config(void)
     static const struct {
         const char *json, *msg;
     } bad[] = {
-        {"{\"bogus\":1}", "ws.bogus: unknown key"},
+        {"{\"bogus\":1}", "ws.bogus: unknown key (the ws keys: include/rv/ws.h)"},
+        {"{\"orgins\":[]}", "ws.orgins: unknown key (did you mean 'origins'?)"},
         {"{\"max_conns\":0}", "ws.max_conns: must be an integer 1..1000000"},
         {"{\"max_msg\":10}", "ws.max_msg: must be an integer 256..1048576"},
         {"{\"http\":5}", "ws.http: must be a string"},

@@ -307,9 +307,15 @@ int rv_ws_opts_from_config(struct rv_ws_opts *o, const cJSON *sec, struct rv_err
         for (i = 0; keys[i]; i++)
             if (it->string && strcmp(it->string, keys[i]) == 0)
                 break;
-        if (!keys[i])
-            return rv_err_set(err, RV_EINVAL, "ws.%.64s: unknown key",
+        if (!keys[i]) {
+            const char *near = rv_cfg_closest(it->string, keys, 0);
+            if (near)
+                return rv_err_set(err, RV_EINVAL, "ws.%.64s: unknown key (did you mean '%s'?)",
+                                  it->string ? it->string : "", near);
+            return rv_err_set(err, RV_EINVAL,
+                              "ws.%.64s: unknown key (the ws keys: include/rv/ws.h)",
                               it->string ? it->string : "");
+        }
     }
     if ((rc = cfg_str(sec, "http", &o->http, err)) || (rc = cfg_str(sec, "web_root", &o->web_root, err)) ||
         (rc = cfg_str(sec, "tls_cert", &o->tls_cert, err)) ||

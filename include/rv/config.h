@@ -53,6 +53,11 @@ int rv_cfg_bool(const cJSON *obj, const char *section, const char *key, bool def
 int rv_cfg_string(const cJSON *obj, const char *section, const char *key, const char *def,
                   char *out, size_t cap, struct rv_errbuf *err);
 
+/* The key of ALLOWED (N of them; N == 0: up to a NULL) closest to KEY
+ * when KEY looks like a typo of it (edit distance at most 2, and under half
+ * KEY's length), else NULL: for "did you mean" in an unknown-key error. */
+const char *rv_cfg_closest(const char *key, const char *const *allowed, size_t n);
+
 /* Refuses a key of OBJ (may be NULL) that is not in ALLOWED (NULL-ended):
  * "store.map_size: unknown key (known: map_size_mib, ...)". */
 int rv_cfg_check_keys(const cJSON *obj, const char *section, const char *const *allowed,
