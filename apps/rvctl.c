@@ -35,7 +35,7 @@ static const char *usage_text =
     "commands:\n"
     "  keygen NAME            write NAME.key (secret, mode 0600) and NAME.pub (Z85)\n"
     "  publish [--endpoint E] [--server-pub FILE] [--key FILE] [--batch N]\n"
-    "          [--timeout S] [FILE...]\n"
+    "          [--timeout S] [--window W] [FILE...]\n"
     "                         publish NDJSON or a JSON array of events (stdin when no\n"
     "                         FILE); prints 'accepted A duplicates D rejected R' then\n"
     "                         'line L: field: reason' per rejection\n"
