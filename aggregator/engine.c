@@ -1119,6 +1119,20 @@ static long nat_slot(const char *country, int violation)
 
 /* The unit of (COUNTRY, VIOLATION, ADMIN1 of AL bytes; NULL: national),
  * created if new. NULL when full or out of memory. */
+/* Room in *LIST (N used of *CAP) for one more unit. RV_OK or RV_ENOMEM. */
+static int unit_list_room(struct unit ***list, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return RV_OK;
+    size_t nc = *cap ? *cap * 2 : 64;
+    struct unit **nl = realloc(*list, nc * sizeof *nl);
+    if (nl == NULL)
+        return RV_ENOMEM;
+    *list = nl;
+    *cap = nc;
+    return RV_OK;
+}
+
 static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int violation,
                              const char *admin1, size_t al, int64_t bin)
 {
@@ -1144,14 +1158,9 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
         e->full_logged = true;
         return NULL;
     }
-    if (e->nunits == e->capunits) {
-        size_t nc = e->capunits ? e->capunits * 2 : 64;
-        struct unit **nu = realloc(e->units, nc * sizeof *nu);
-        if (nu == NULL)
-            return NULL;
-        e->units = nu;
-        e->capunits = nc;
-    }
+    if (unit_list_room(&e->units, e->nunits, &e->capunits) != RV_OK ||
+        (admin1 == NULL && unit_list_room(&e->nat_units, e->nnat, &e->capnat) != RV_OK))
+        return NULL;
     if (ns >= 0 && e->nat == NULL && (e->nat = calloc(NAT_SLOTS, sizeof *e->nat)) == NULL)
         return NULL;
     if (e->nunits == e->arena_cap && arena_grow(e) != RV_OK)
@@ -1178,14 +1187,6 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
     }
     if (admin1 != NULL && (u->admin1 = strndup(admin1, al)) == NULL)
         goto fail;
-    if (admin1 == NULL && e->nnat == e->capnat) {
-        size_t nc = e->capnat ? e->capnat * 2 : 64;
-        struct unit **nn = realloc(e->nat_units, nc * sizeof *nn);
-        if (nn == NULL)
-            goto fail;
-        e->nat_units = nn;
-        e->capnat = nc;
-    }
     if (!strmap_get(&e->country_map, country, &v) &&
         strmap_put(&e->country_map, country, 0) != RV_OK)
         goto fail;
