@@ -44,6 +44,7 @@
 #define BIN_CACHE_MAX 262144 /* clean bins kept in memory after a checkpoint (~40 MiB) */
 #define DD_SLICE_MIN 4096      /* frozen dedup keys written with an event commit, at least */
 #define DD_SLICE_IDLE 8192     /* ... by a checkpoint of its own (idle, or time-due) */
+#define PF_AHEAD 8             /* keys a loop prefetches ahead of the one it works on */
 
 /* do_batch finds the hour's and the day's bin from the minute's (mbin.up) */
 _Static_assert(RV_RES_1M == 0 && RV_RES_1H == 1 && RV_RES_1D == 2 && RV_RES_COUNT == 3,
@@ -1017,15 +1018,13 @@ static void *bloom_main(void *arg)
     return NULL;
 }
 
-/* A key about to be written to `events` (writer thread, before the txn
- * commits: an abort leaves a false positive, never a false negative). */
-static void bloom_note(struct rv_store *st, const void *key, size_t len)
+/* A key about to be written to `events`, by its filter hash H
+ * (rv_bloom_hash; writer thread, before the txn commits: an abort leaves a
+ * false positive, never a false negative). */
+static void bloom_note(struct rv_store *st, uint64_t h)
 {
-    uint64_t h;
-
     if (!st->bloom.w)
         return;
-    h = rv_bloom_hash(key, len);
     rv_bloom_add(&st->bloom, h);
     if (st->bloom_running)
         rv_bloom_add_atomic(&st->bloom_next, h);
@@ -1076,6 +1075,18 @@ static void bloom_maintain(struct rv_store *st, bool wait)
 
 /* Writes the frozen keys ddf_keys[ddf_next .. END) to `events` in TXN, in
  * key order through one cursor (consecutive keys: few leaf pages). */
+/* The filter hash of the Ith frozen key, its filter block prefetched. */
+static uint64_t frozen_hash(struct rv_store *st, size_t i)
+{
+    size_t kl;
+    uint64_t sq, h;
+    const unsigned char *kp = rv_dedup_rec(&st->ddf, st->ddf_keys[i], &kl, &sq);
+
+    h = rv_bloom_hash(kp, kl);
+    rv_bloom_prefetch(&st->bloom, h);
+    return h;
+}
+
 static int frozen_put(struct rv_store *st, MDB_txn *txn, size_t end)
 {
     MDB_cursor *c;
@@ -1085,14 +1096,27 @@ static int frozen_put(struct rv_store *st, MDB_txn *txn, size_t end)
         return 0;
     if ((mrc = mdb_cursor_open(txn, st->db_events, &c)))
         return mrc;
+    /* The keys are visited in key order, their records scattered over the
+     * arena and their filter blocks over the filter: each record is
+     * prefetched 2 x PF_AHEAD keys ahead, its filter block (which needs the
+     * record's bytes for its hash) PF_AHEAD ahead. */
+    uint64_t fh[PF_AHEAD];
+    for (size_t j = st->ddf_next; j < end && j < st->ddf_next + 2 * PF_AHEAD; j++)
+        rv_dedup_prefetch_rec(&st->ddf, st->ddf_keys[j]);
+    for (size_t j = st->ddf_next; j < end && j < st->ddf_next + PF_AHEAD; j++)
+        fh[j % PF_AHEAD] = frozen_hash(st, j);
     for (size_t i = st->ddf_next; i < end && !mrc; i++) {
         unsigned char sb[8];
-        uint64_t sq;
+        uint64_t sq, h = fh[i % PF_AHEAD];
         size_t kl;
+        if (i + 2 * PF_AHEAD < end)
+            rv_dedup_prefetch_rec(&st->ddf, st->ddf_keys[i + 2 * PF_AHEAD]);
+        if (i + PF_AHEAD < end)
+            fh[i % PF_AHEAD] = frozen_hash(st, i + PF_AHEAD);
         const unsigned char *kp = rv_dedup_rec(&st->ddf, st->ddf_keys[i], &kl, &sq);
         MDB_val k = {kl, (void *)kp}, v = {8, sb};
         be64(sb, sq);
-        bloom_note(st, kp, kl);
+        bloom_note(st, h);
         mrc = mdb_cursor_put(c, &k, &v, 0);
     }
     mdb_cursor_close(c);
@@ -1173,6 +1197,25 @@ struct pend {
     struct mbin *bins[RV_RES_COUNT];
 };
 
+/* The dedup hash of EV's key (source NUL id), with the lines its lookups
+ * will read prefetched: both tables' first slots and the filter's block. */
+static uint64_t key_hash_prefetch(struct rv_store *st, const struct rv_event *ev)
+{
+    char kbuf[RV_SOURCE_MAX + 1 + RV_ID_MAX + 1];
+    size_t sl = strlen(ev->source), il = strlen(ev->id);
+    uint64_t h64;
+    uint32_t h;
+
+    memcpy(kbuf, ev->source, sl + 1);
+    memcpy(kbuf + sl + 1, ev->id, il);
+    h64 = rv_dedup_hash64(kbuf, sl + 1 + il);
+    h = rv_dedup_fold(h64);
+    rv_dedup_prefetch(&st->dd, h);
+    rv_dedup_prefetch(&st->ddf, h);
+    rv_bloom_prefetch(&st->bloom, rv_bloom_mix(h64));
+    return h64;
+}
+
 static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
                     const struct rv_cursor_rec *cur, size_t nc, const struct rv_alert_rec *al,
                     size_t na, struct rv_put_result *res, struct pend *pend, size_t *npend,
@@ -1187,6 +1230,12 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
     uint16_t next_src_save = st->next_src;
     size_t dd_mark = st->dd.len, f_end = st->ddf_next;
 
+    /* The dedup lookups of random keys are cache misses (two tables and
+     * the filter): the hashes of the next PF_AHEAD keys are made and their
+     * lines prefetched while this one is worked on. */
+    uint64_t kring[PF_AHEAD];
+    for (size_t j = 0; j < n && j < PF_AHEAD; j++)
+        kring[j] = key_hash_prefetch(st, &evs[j]);
     if ((rc = wr_begin(st, &txn, err)))
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -1202,8 +1251,10 @@ static int do_batch(struct rv_store *st, const struct rv_event *evs, size_t n,
         /* dedup: the keys since the checkpoint (this txn's too) in memory,
          * the older ones in `events` */
         uint64_t dseq;
-        uint64_t kh64 = rv_dedup_hash64(kbuf, k.mv_size);
+        uint64_t kh64 = kring[i % PF_AHEAD];
         uint32_t kh = rv_dedup_fold(kh64);
+        if (i + PF_AHEAD < n)
+            kring[i % PF_AHEAD] = key_hash_prefetch(st, &evs[i + PF_AHEAD]);
         if (rv_dedup_find(&st->dd, kbuf, k.mv_size, kh, &dseq) ||
             rv_dedup_find(&st->ddf, kbuf, k.mv_size, kh, &dseq)) {
             res[i].outcome = RV_OUT_DUPLICATE;
@@ -1488,7 +1539,7 @@ static int do_flush(struct rv_store *st, bool force, struct rv_errbuf *err)
                 const unsigned char *kp = rv_dedup_rec(&st->dd, keys[i], &kl, &s);
                 MDB_val k = {kl, (void *)kp}, v = {8, sb};
                 be64(sb, s);
-                bloom_note(st, kp, kl);
+                bloom_note(st, rv_bloom_hash(kp, kl));
                 if ((mrc = mdb_cursor_put(c, &k, &v, 0)))
                     goto fail;
             }
