@@ -830,6 +830,7 @@ fail_nenv:
 void rv_store_close(struct rv_store **stp)
 {
     struct rv_store *st = stp ? *stp : NULL;
+    int mrc;
     if (!st)
         return;
     st->bloom_retry_n = SIZE_MAX; /* no rebuild for a store being closed */
@@ -850,6 +851,9 @@ void rv_store_close(struct rv_store **stp)
     free(st->ddf_keys);
     src_reset(st);
     free(st->enc);
+    /* what a deferred meta sync left (rv_store_defer_meta_sync) */
+    if (!st->opts.read_only && !st->opts.no_sync && (mrc = mdb_env_sync(st->env, 1)))
+        rv_log_warn("store", "sync at close failed reason=\"%s\"", mdb_strerror(mrc));
     mdb_env_close(st->env);
     if (st->lock_fd >= 0)
         close(st->lock_fd); /* releases the flock */
@@ -1588,6 +1592,27 @@ bool rv_store_checkpoint_due(struct rv_store *st)
 void rv_store_manual_checkpoints(struct rv_store *st, bool manual)
 {
     st->manual_ckpt = manual;
+}
+
+void rv_store_defer_meta_sync(struct rv_store *st, bool on)
+{
+    if (st->opts.no_sync || st->opts.read_only)
+        return;
+    /* MDB_NOMETASYNC is one of the flags LMDB lets change on an open env */
+    mdb_env_set_flags(st->env, MDB_NOMETASYNC, on ? 1 : 0);
+}
+
+int rv_store_sync(struct rv_store *st, struct rv_errbuf *err)
+{
+    int mrc;
+
+    if (st->opts.no_sync || st->opts.read_only)
+        return RV_OK;
+    /* without MDB_WRITEMAP this is fdatasync() of the data file, which the
+     * meta pages are written through under MDB_NOMETASYNC */
+    if ((mrc = mdb_env_sync(st->env, 1)))
+        return rv_err_set(err, RV_EIO, "store: sync: %s", mdb_strerror(mrc));
+    return RV_OK;
 }
 
 /* Rollups always. Dedup keys: once dedup_flush_keys have gathered they are

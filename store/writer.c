@@ -3,6 +3,14 @@
  * under a mutex; the thread takes all of them (up to max_events), commits
  * once, and completes each. While one commit syncs, the next group forms,
  * so batching grows with load and costs nothing when idle.
+ *
+ * Two threads: the writer commits (LMDB's MDB_NOMETASYNC: data pages
+ * synced, the meta page written but not synced) and hands each committed
+ * group to the ack thread, which syncs once for every group waiting
+ * (rv_store_sync) and only then runs on_commit and the requests' done().
+ * So the writer builds and commits the next transaction during the sync
+ * that makes the last one durable: one device flush a commit off the
+ * writer's path, and no ack before its transaction is durable.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,11 +23,28 @@
 #include "rv/timeutil.h"
 #include "rv/writer.h"
 
+/* A committed (or failed) group waiting for the ack thread. */
+struct pending {
+    struct rv_write_req *group;
+    int rc;
+    struct rv_errbuf err;
+    uint64_t first_seq, last_seq, last_alert_seq; /* for on_commit, when rc is RV_OK */
+};
+
+#define ACK_RING 16 /* groups committed and not yet acknowledged, at most */
+
 struct rv_writer {
     struct rv_store *st;            /* borrowed */
     struct rv_writer_opts opts;
     struct rv_writer_hooks hooks;
     pthread_t thread;
+    pthread_t ack_thread;
+    pthread_mutex_t ack_lock;       /* guards ring, ack_head, ack_n, ack_stop */
+    pthread_cond_t ack_wake;        /* the ack thread waits for groups */
+    pthread_cond_t ack_room;        /* the writer waits for a free ring slot */
+    struct pending ring[ACK_RING];
+    size_t ack_head, ack_n;
+    bool ack_stop;                  /* the writer has handed over its last group */
     pthread_mutex_t lock;           /* guards the fields below */
     pthread_cond_t wake;            /* writer waits for work */
     pthread_cond_t room;            /* submitters wait for room */
@@ -116,6 +141,104 @@ static int commit_group(struct rv_writer *w, struct rv_write_req *group, struct 
     return rc;
 }
 
+/* The hooks and done() of a group whose transaction is durable (SYNC_RC
+ * RV_OK) or whose sync failed (SYNC_RC, SERR). On the ack thread, or on the
+ * writer thread holding ack_lock with the ring empty. */
+static void complete(struct rv_writer *w, const struct pending *p, int sync_rc,
+                     const struct rv_errbuf *serr)
+{
+    int rc = p->rc ? p->rc : sync_rc;
+
+    if (p->rc == RV_OK && w->hooks.on_commit)
+        w->hooks.on_commit(w->hooks.arg, p->first_seq, p->last_seq, p->last_alert_seq);
+    for (struct rv_write_req *r = p->group, *n; r; r = n) {
+        n = r->next_;
+        r->rc = rc;
+        if (rc)
+            r->err = p->rc ? p->err : *serr;
+        r->done(r, r->arg);
+    }
+}
+
+/* Writer thread: queues a group for the ack thread (waits while the ring
+ * is full, i.e. while the syncs are ACK_RING commits behind). */
+static void hand_over(struct rv_writer *w, struct rv_write_req *group, int rc,
+                      const struct rv_errbuf *err, uint64_t first_seq, uint64_t last_seq,
+                      bool durable)
+{
+    struct pending pd, *p = &pd;
+
+    pthread_mutex_lock(&w->ack_lock);
+    while (!durable && w->ack_n == ACK_RING)
+        pthread_cond_wait(&w->ack_room, &w->ack_lock);
+    if (!durable)
+        p = &w->ring[(w->ack_head + w->ack_n) % ACK_RING];
+    p->group = group;
+    p->rc = rc;
+    if (rc)
+        p->err = *err;
+    p->first_seq = first_seq;
+    p->last_seq = last_seq;
+    p->last_alert_seq = rv_store_last_alert_seq(w->st);
+    if (durable) {
+        /* the ring is empty (the caller saw it so, and only this thread
+         * fills it): every earlier group is acknowledged, so this one is
+         * completed here, in order, the hooks serialised by ack_lock */
+        complete(w, p, RV_OK, NULL);
+    } else {
+        w->ack_n++;
+        pthread_cond_signal(&w->ack_wake);
+    }
+    pthread_mutex_unlock(&w->ack_lock);
+}
+
+/* Nothing waiting for the ack thread (writer thread). */
+static bool acks_idle(struct rv_writer *w)
+{
+    pthread_mutex_lock(&w->ack_lock);
+    bool idle = w->ack_n == 0;
+    pthread_mutex_unlock(&w->ack_lock);
+    return idle;
+}
+
+/* The ack thread: one sync for every group waiting (each was committed
+ * before it was queued, so the sync covers it), then the hooks and done()
+ * in commit order. A failed sync fails the groups it was for: their
+ * requests are not acknowledged (RV_EIO), so partners resend, and find
+ * the events as duplicates if they did reach the disk. */
+static void *ack_main(void *arg)
+{
+    struct rv_writer *w = arg;
+
+    pthread_setname_np(pthread_self(), "rv-ack"); /* shown by top -H, perf */
+    pthread_mutex_lock(&w->ack_lock);
+    for (;;) {
+        while (w->ack_n == 0 && !w->ack_stop)
+            pthread_cond_wait(&w->ack_wake, &w->ack_lock);
+        if (w->ack_n == 0)
+            break;
+        size_t k = w->ack_n, h = w->ack_head;
+        pthread_mutex_unlock(&w->ack_lock);
+
+        struct rv_errbuf serr;
+        rv_err_clear(&serr);
+        int src = rv_store_sync(w->st, &serr);
+        if (src)
+            rv_log_error("writer", "sync failed, %zu group(s) not acknowledged reason=\"%s\"", k,
+                         serr.msg);
+        for (size_t j = 0; j < k; j++)
+            complete(w, &w->ring[(h + j) % ACK_RING], src, &serr);
+        pthread_mutex_lock(&w->ack_lock);
+        w->ack_head = (h + k) % ACK_RING;
+        w->ack_n -= k;
+        pthread_cond_signal(&w->ack_room);
+    }
+    pthread_mutex_unlock(&w->ack_lock);
+    if (w->hooks.on_stop)
+        w->hooks.on_stop(w->hooks.arg);
+    return NULL;
+}
+
 static void *writer_main(void *arg)
 {
     struct rv_writer *w = arg;
@@ -126,8 +249,6 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "rv-writer"); /* shown by top -H, perf */
     rv_store_manual_checkpoints(w->st, true);
 
-    if (w->hooks.on_start)
-        w->hooks.on_start(w->hooks.arg);
     pthread_mutex_lock(&w->lock);
     for (;;) {
         struct rv_write_req *group = NULL, **gt = &group;
@@ -142,6 +263,8 @@ static void *writer_main(void *arg)
                 pthread_mutex_unlock(&w->lock);
                 if (rv_store_flush(w->st, &err))
                     rv_log_warn("writer", "checkpoint failed reason=\"%s\"", err.msg);
+                else if (rv_store_sync(w->st, &err)) /* idle: make the checkpoint durable now */
+                    rv_log_warn("writer", "sync failed reason=\"%s\"", err.msg);
                 if (w->opts.retention_ms > 0 && rv_mono_ns() >= next_retention) {
                     size_t deleted = 0;
                     next_retention = rv_mono_ns() + 3600ULL * 1000000000ULL;
@@ -175,8 +298,16 @@ static void *writer_main(void *arg)
             taken += r->n;
             w->queued -= req_size(r);
         }
+        /* Light load (nothing else queued, nothing waiting for a sync): a
+         * commit durable on return (meta page synced too) and the acks sent
+         * from here, which saves the hand-over's latency. Otherwise the
+         * meta sync is deferred to the ack thread, and the next group is
+         * committed meanwhile. */
+        bool more = w->head != NULL;
         pthread_cond_broadcast(&w->room);
         pthread_mutex_unlock(&w->lock);
+        bool direct = !more && acks_idle(w);
+        rv_store_defer_meta_sync(w->st, !direct);
 
         rv_err_clear(&err);
         for (;;) {
@@ -195,19 +326,12 @@ static void *writer_main(void *arg)
             if (stop)
                 break;
         }
-        if (rc == RV_OK && w->hooks.on_commit) {
+        {
             uint64_t now_seq = rv_store_last_seq(w->st);
-            w->hooks.on_commit(w->hooks.arg, last_seq + 1, now_seq, rv_store_last_alert_seq(w->st));
+            hand_over(w, group, rc, &err, last_seq + 1, now_seq, direct);
             last_seq = now_seq;
         }
-        for (struct rv_write_req *r = group, *n; r; r = n) {
-            n = r->next_;
-            r->rc = rc;
-            if (rc)
-                r->err = err;
-            r->done(r, r->arg);
-        }
-        /* checkpoints after the acks, never before them; after a failure
+        /* checkpoints after the hand-over, never before it; after a failure
          * (a full disk) not before retry_ms, rather than after every group */
         if (rv_mono_ns() >= next_ckpt && rv_store_checkpoint_due(w->st) &&
             rv_store_flush(w->st, &err)) {
@@ -224,9 +348,35 @@ static void *writer_main(void *arg)
             rv_log_warn("writer", "final checkpoint failed reason=\"%s\"", err.msg);
     }
     rv_store_manual_checkpoints(w->st, false);
-    if (w->hooks.on_stop)
-        w->hooks.on_stop(w->hooks.arg);
+    /* the last groups are acknowledged after one more sync, which also
+     * makes the final checkpoint durable */
+    pthread_mutex_lock(&w->ack_lock);
+    w->ack_stop = true;
+    pthread_cond_signal(&w->ack_wake);
+    pthread_mutex_unlock(&w->ack_lock);
+    pthread_join(w->ack_thread, NULL);
+    rv_store_defer_meta_sync(w->st, false);
+    {
+        struct rv_errbuf err;
+        if (rv_store_sync(w->st, &err))
+            rv_log_warn("writer", "final sync failed reason=\"%s\"", err.msg);
+    }
     return NULL;
+}
+
+static void destroy(struct rv_writer *w)
+{
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->room);
+    pthread_mutex_destroy(&w->ack_lock);
+    pthread_cond_destroy(&w->ack_wake);
+    pthread_cond_destroy(&w->ack_room);
+    free(w->evs);
+    free(w->res);
+    free(w->cur);
+    free(w->al);
+    free(w);
 }
 
 int rv_writer_new(struct rv_store *st, const struct rv_writer_opts *opts,
@@ -256,11 +406,23 @@ int rv_writer_new(struct rv_store *st, const struct rv_writer_opts *opts,
     pthread_cond_init(&w->wake, &ca);
     pthread_cond_init(&w->room, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->ack_lock, NULL);
+    pthread_cond_init(&w->ack_wake, NULL);
+    pthread_cond_init(&w->ack_room, NULL);
+    /* here, before either thread exists: on_commit may come from both */
+    if (w->hooks.on_start)
+        w->hooks.on_start(w->hooks.arg);
+    if (pthread_create(&w->ack_thread, NULL, ack_main, w) != 0) {
+        destroy(w);
+        return RV_EIO;
+    }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->wake);
-        pthread_cond_destroy(&w->room);
-        free(w);
+        pthread_mutex_lock(&w->ack_lock);
+        w->ack_stop = true;
+        pthread_cond_signal(&w->ack_wake);
+        pthread_mutex_unlock(&w->ack_lock);
+        pthread_join(w->ack_thread, NULL);
+        destroy(w);
         return RV_EIO;
     }
     *out = w;
@@ -391,14 +553,7 @@ void rv_writer_free(struct rv_writer **wp)
     pthread_cond_broadcast(&w->wake);
     pthread_cond_broadcast(&w->room);
     pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
-    pthread_cond_destroy(&w->room);
-    free(w->evs);
-    free(w->res);
-    free(w->cur);
-    free(w->al);
-    free(w);
+    pthread_join(w->thread, NULL); /* it stops the ack thread after its last group */
+    destroy(w);
     *wp = NULL;
 }

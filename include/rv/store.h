@@ -128,6 +128,20 @@ bool rv_store_checkpoint_due(struct rv_store *st);
  * batch, so a checkpoint never delays an ack). Writer thread only. */
 void rv_store_manual_checkpoints(struct rv_store *st, bool manual);
 
+/* ON true: a commit (rv_store_put_batch, rv_store_flush) syncs its data
+ * pages but not the meta page that makes it current (LMDB's
+ * MDB_NOMETASYNC), so it is atomic and survives a crash of the process,
+ * but is durable against a crash of the machine only after the next
+ * rv_store_sync() returns. Lets a writer commit the next transaction while
+ * another thread syncs the last one. OFF: every commit durable on return
+ * (the default). Writer thread only, between transactions. */
+void rv_store_defer_meta_sync(struct rv_store *st, bool on);
+
+/* Makes every transaction committed before the call durable (fdatasync of
+ * the data file; nothing to do for a no_sync store). Any thread, also while
+ * the writer thread commits. Errors: RV_EIO (then durability is unknown). */
+int rv_store_sync(struct rv_store *st, struct rv_errbuf *err);
+
 /* Deletes log records ingested before NOW_MS - HORIZON_MS (after a
  * checkpoint so rollups keep them). Dedup keys stay so a re-sent old event
  * is still a duplicate. *deleted (may be NULL) gets the count. */

@@ -4,12 +4,18 @@
  * Any thread submits write requests (events + cursors + alerts); the
  * writer thread takes every request waiting (up to opts.max_events),
  * commits them in one rv_store_put_batch() -- one fsync for all -- then
- * calls each request's done() on the writer thread. A request is durable
- * when done() runs with rc == RV_OK. Nothing here calls zmq: callers wake
- * their own threads from done() (eventfd, condvar).
+ * hands the group to its ack thread, which syncs once more (the meta page,
+ * for every group committed meanwhile) and calls each request's done();
+ * at light load (nothing queued, nothing waiting for a sync) the commit
+ * syncs its meta page itself and the writer thread calls done() at once.
+ * A request is durable when done() runs with rc == RV_OK. Nothing here
+ * calls zmq: callers wake their own threads from done() (eventfd, condvar).
  *
- * Threads: rv_writer_submit*() from any thread. done() and the hooks run
- * on the writer thread and must not block.
+ * Threads: rv_writer_submit*() from any thread. done() and the hooks are
+ * called one at a time, in commit order, on the ack thread or the writer
+ * thread, under one lock (a full memory barrier between any two calls, so
+ * a zmq socket made in on_start may be used by on_commit, as libzmq allows
+ * for a socket that changes threads). They must not block.
  */
 #ifndef RV_WRITER_H
 #define RV_WRITER_H
@@ -36,16 +42,18 @@ struct rv_write_req {
     struct rv_put_result *res; /* n entries, filled before done() */
     int rc;                    /* RV_OK when committed */
     struct rv_errbuf err;      /* detail when rc != RV_OK */
-    rv_write_done_fn done;     /* called once, on the writer thread */
+    rv_write_done_fn done;     /* called once, on the ack or writer thread (see above) */
     void *arg;
     struct rv_write_req *next_; /* writer-internal */
 };
 
 struct rv_writer_hooks {
-    /* Called on the writer thread: at start (e.g. to create a zmq socket
-     * owned by that thread), after each commit with the committed log seq
-     * range (first > last when only cursors/alerts were written), and at
-     * stop. Any may be NULL. */
+    /* on_start: in rv_writer_new, on its caller's thread, before the
+     * writer's threads start (e.g. to create a zmq socket for on_commit).
+     * on_commit: after each commit with the committed log seq range (first
+     * > last when only cursors/alerts were written), as done() above.
+     * on_stop: after the last on_commit, on the ack thread. Any may be
+     * NULL. */
     void (*on_start)(void *arg);
     void (*on_commit)(void *arg, uint64_t first_seq, uint64_t last_seq, uint64_t last_alert_seq);
     void (*on_stop)(void *arg);
