@@ -468,14 +468,28 @@ static void on_done(struct rv_write_req *req, void *arg)
     struct gw_batch *b = arg;
     struct rv_gateway *g = b->gw;
     uint64_t one = 1;
+    bool was_empty;
     (void)req;
     pthread_mutex_lock(&g->lock);
+    was_empty = g->done == NULL;
     b->next = g->done;
     g->done = b;
     pthread_mutex_unlock(&g->lock);
-    if (write(g->efd, &one, sizeof(one)) < 0) {
+    /* one wakeup per non-empty list, not per batch: drain_done reads the
+     * eventfd before it takes the list, so a batch added after the take
+     * finds the list empty and signals again */
+    if (was_empty && write(g->efd, &one, sizeof(one)) < 0) {
         /* eventfd counter overflow is impossible at our rates */
     }
+}
+
+/* Acks waiting to be sent (gateway thread). */
+static bool has_done(struct rv_gateway *g)
+{
+    pthread_mutex_lock(&g->lock);
+    bool any = g->done != NULL;
+    pthread_mutex_unlock(&g->lock);
+    return any;
 }
 
 static void send_error(void *router, zmq_msg_t *rid, const void *bid, size_t bid_len,
@@ -711,6 +725,10 @@ static void *gw_main(void *arg)
                 rc = rv_writer_submit(g->w, &b->req);
                 if (rc == RV_OK) {
                     inflight++;
+                    /* acks first: a partner waiting for one sends nothing
+                     * more, and parsing 64 batches takes milliseconds */
+                    if (has_done(g))
+                        inflight -= drain_done(g, router);
                 } else if (rc == RV_EAGAIN) {
                     pending = b;
                 } else {
