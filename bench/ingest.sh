@@ -17,12 +17,15 @@
 # together on a noisy machine.
 #
 #   bench/ingest.sh [BUILD_DIR]      (default: build)
-# Env: RV_BENCH_SECONDS (length of each throughput run, default 6).
+# Env: RV_BENCH_SECONDS (length of each throughput run, default 6),
+# RV_BENCH_WINDOW (batches in flight per publisher, default 8: what
+# `rvctl publish` keeps in flight by default).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:-$here/../build}" && pwd)
 SECS=${RV_BENCH_SECONDS:-6}
+WINDOW=${RV_BENCH_WINDOW:-8}
 BI=$BUILD/bench_ingest
 PGBIN=/usr/lib/postgresql/15/bin
 for exe in "$BI" "$BUILD/rightsviewd" "$BUILD/rvctl"; do
@@ -181,7 +184,7 @@ for b in 100 1000; do
     rm -rf "$T/lmdb-$b"
     for n in 1 4; do
         r=$(run partner --endpoint "$EP" --server-pub "$T/server.pub" "${KEYS[@]}" \
-            --publishers "$n" --batch "$b" --window 4 --seconds "$SECS") || r=""
+            --publishers "$n" --batch "$b" --window "$WINDOW" --seconds "$SECS") || r=""
         ING[$n,$b]=$(field ev_s "$r")
         settle
         if [ -n "$PGUP" ]; then
@@ -189,7 +192,7 @@ for b in 100 1000; do
             PG[$n,$b]=$(field ev_s "$r")
             if [ -n "$r" ]; then PGSUM=$((PGSUM + $(field events "$r"))); else PGBAD=1; fi
         fi
-        r=$(run rawzmq --publishers "$n" --batch "$b" --window 4 --seconds 3) || r=""
+        r=$(run rawzmq --publishers "$n" --batch "$b" --window "$WINDOW" --seconds 3) || r=""
         ZMQ[$n,$b]=$(field ev_s "$r")
     done
 done
@@ -206,7 +209,7 @@ fi
 # ---------------------------------------------------------------- table
 echo
 echo "$HEAD"
-echo "acknowledged events/s, tcp + CURVE, ~300-byte NDJSON events, 4 batches in flight per publisher;"
+echo "acknowledged events/s, tcp + CURVE, ~300-byte NDJSON events, $WINDOW batches in flight per publisher;"
 echo "raw-lmdb: one writer, one durable txn per batch; pg-copy: as many psql loaders as publishers"
 printf "%5s %6s %12s %14s %14s %12s %14s %12s\n" pubs batch "ingest ev/s" "zmq-curve ev/s" "raw-lmdb ev/s" "pg-copy ev/s" "ingest/lmdb" "ingest/pg"
 printf "%5s %6s %12s %14s %14s %12s %14s %12s\n" "" "" "" "(ceiling)" "(same batch)" "(same batch)" "(goal >=0.5)" "(goal >=3)"
