@@ -3,6 +3,7 @@
  */
 #include "dedup.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,16 +154,50 @@ int rv_dedup_add(struct rv_dedup *d, const void *key, size_t len, uint32_t h, ui
     return RV_OK;
 }
 
+/* Removes the slot of the record at arena offset OFF1 - 1 (hash H) from
+ * the table, shifting back the entries after it that probed past it, so
+ * that every other key is still found from its home slot. */
+static void slot_del(struct rv_dedup *d, uint32_t off1, uint32_t h)
+{
+    size_t mask = d->mask, i = h & mask, j;
+
+    while (d->tab[i].off1 != off1) {
+        if (!d->tab[i].off1)
+            return; /* not there (cannot happen: every record is in the table) */
+        i = (i + 1) & mask;
+    }
+    for (j = i;;) {
+        j = (j + 1) & mask;
+        if (!d->tab[j].off1)
+            break;
+        size_t k = d->tab[j].hash & mask; /* the home slot of the entry at j */
+        /* it may fill the hole at i unless its home lies cyclically in (i, j] */
+        bool home_between = i <= j ? (k > i && k <= j) : (k > i || k <= j);
+        if (!home_between) {
+            d->tab[i] = d->tab[j];
+            i = j;
+        }
+    }
+    d->tab[i].off1 = 0;
+    d->tab[i].hash = 0;
+}
+
 void rv_dedup_truncate(struct rv_dedup *d, size_t mark)
 {
     if (mark >= d->len)
         return;
+    /* the keys added since MARK, one by one (an aborted commit adds a few
+     * hundred; refilling the table would rehash every key of the set) */
+    if (d->tab) {
+        for (size_t off = mark; off < d->len;) {
+            const unsigned char *r = d->arena + off;
+            size_t l = rec_len(r);
+            slot_del(d, (uint32_t)off + 1, key_hash(r + RV_DEDUP_REC_HDR, l));
+            off += RV_DEDUP_REC_HDR + l;
+            d->n--;
+        }
+    }
     d->len = mark;
-    if (!d->tab)
-        return;
-    /* refill the same table: no allocation, so this cannot fail */
-    memset(d->tab, 0, (d->mask + 1) * sizeof(*d->tab));
-    fill(d, d->tab, d->mask + 1);
 }
 
 void rv_dedup_clear(struct rv_dedup *d)
