@@ -716,7 +716,20 @@ static int cmd_query(int argc, char **argv)
             break;
         case 'S': source = optarg; break;
         case 'a': attrs = true; break;
-        case 'h': return usage(stdout, 0);
+        case 'h':
+            printf("usage: rvctl query [--data DIR] overview|series|alerts|events [filters]\n"
+                   "  Reads the store in DIR (default ./rv-data) read-only, while the daemon\n"
+                   "  runs or not, and prints one JSON object to stdout:\n"
+                   "  overview  the latest bin of every country x violation cell (--res)\n"
+                   "  series    the bins of one cell: needs --country and --violation;\n"
+                   "            --res 1m|1h|1d (default 1h), --from T, --to T\n"
+                   "  alerts    every alert change in seq order, after --since SEQ\n"
+                   "  events    the events in seq order; filters --country CC\n"
+                   "            --violation V --source NAME --from T --to T (event time,\n"
+                   "            [from, to)) --since SEQ --limit N; --attrs adds attrs\n"
+                   "  T is RFC 3339 (2024-06-08T21:40:00Z) or epoch milliseconds.\n"
+                   "  Exit 0 ok, 2 bad usage or the store cannot be read.\n");
+            return 0;
         default: return usage(stderr, EXIT_USAGE);
         }
     }

@@ -176,6 +176,11 @@ def main():
         check(rc == 2 and "needs --country and --violation" in err, "query series without filters: exit 2")
         rc, out, err = rvctl("query", "--data", data, "everything")
         check(rc == 2, "query of an unknown view: exit 2")
+        rc, out, err = rvctl("query", "--help")
+        check(rc == 0 and out.startswith("usage: rvctl query") and "--since SEQ" in out,
+              "query --help: its own usage, exit 0")
+        rc, out, err = rvctl("publish", "--help")
+        check(rc == 0 and out.startswith("usage: rvctl publish"), "publish --help: exit 0")
 
         # a raw partner: protocol errors get a reply, the gateway keeps serving
         ctx = zmq.Context()
