@@ -463,9 +463,11 @@ struct sday {       /* per slot of the day */
 };
 
 /* A season's records are strided: those of the counted series of all
- * units lie in two engine arenas, slot-major (the records of one slot of
- * the week, for every unit, side by side), so that closing a bin in every
- * unit reads memory in order; a probe series owns its records. */
+ * units lie in two engine arenas, slot-major in blocks of ARENA_UNITS
+ * units (the records of one slot of the week, for the units of a block,
+ * side by side), so that closing a bin in every unit reads memory in
+ * order, and a new block, not a copy of everything, makes room for new
+ * series; a probe series owns its records. */
 struct season {
     /* per slot of the week, at slot + k * sstep: float ring[weeks], then
      * uint8_t fill (values held, <= weeks) and uint8_t pos (next write) */
@@ -749,6 +751,7 @@ struct evid {
 
 #define OPEN_IN 3 /* open bins held in the unit (nopen is 2 by default) */
 #define PEND_MAX 4 /* Poisson scores a quiet unit may owe */
+#define ARENA_UNITS 256 /* units a block of the season arenas holds (a power of 2) */
 
 /* Laid out in the order of use, on 64-byte lines: a closing reads the
  * first three lines, an event those and the fourth; evidence and what
@@ -828,11 +831,15 @@ struct rv_agg_engine {
     double log_ck;       /* log(p.cusum_k) */
     double hold_div;     /* 1 - p.hysteresis */
     struct seasonk sk;
-    /* records of the counted series, slot-major: slot k of unit i at
-     * arena_slot + (k * arena_cap + i) * srec, day slot k at arena_day +
-     * (k * arena_cap + i) * sizeof(struct sday) */
-    unsigned char *arena_slot, *arena_day;
-    size_t arena_cap, srec;
+    /* records of the counted series, slot-major in blocks of ARENA_UNITS
+     * units: slot k of unit i at ablk[i / ARENA_UNITS].slot + (k *
+     * ARENA_UNITS + i % ARENA_UNITS) * srec, day slot k at .day + (k *
+     * ARENA_UNITS + i % ARENA_UNITS) * sizeof(struct sday). A new block
+     * for every ARENA_UNITS units: nothing is moved when series appear. */
+    struct arena_blk {
+        unsigned char *slot, *day;
+    } *ablk;
+    size_t nblk, capblk, srec;
     uint32_t *nat;       /* national units by country letters and violation: index + 1 */
     struct srccache {
         size_t len;
@@ -923,8 +930,11 @@ void rv_agg_engine_free(struct rv_agg_engine **ep)
     strmap_free(&e->source_map);
     strmap_free(&e->country_map);
     free(e->nat);
-    free(e->arena_slot);
-    free(e->arena_day);
+    for (size_t b = 0; b < e->nblk; b++) {
+        free(e->ablk[b].slot);
+        free(e->ablk[b].day);
+    }
+    free(e->ablk);
     free(e);
     *ep = NULL;
 }
@@ -1073,39 +1083,41 @@ cache:
     return RV_OK;
 }
 
-/* Doubles the arenas, keeping every record in place relative to its slot
- * and unit, and points the counted units at their new records. */
+/* Adds the arena block of the next ARENA_UNITS units (zero: never used).
+ * The records already there stay where they are. */
 static int arena_grow(struct rv_agg_engine *e)
 {
-    size_t ncap = e->arena_cap ? e->arena_cap * 2 : 64;
-    size_t sd = sizeof(struct sday);
-    unsigned char *ns = calloc(e->slots * ncap, e->srec), *nd = calloc(e->dslots * ncap, sd);
+    struct arena_blk b;
 
-    if (ns == NULL || nd == NULL) {
-        free(ns);
-        free(nd);
+    if (e->nblk == e->capblk) {
+        size_t nc = e->capblk ? e->capblk * 2 : 16;
+        struct arena_blk *nb = realloc(e->ablk, nc * sizeof *nb);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        e->ablk = nb;
+        e->capblk = nc;
+    }
+    b.slot = calloc(e->slots * ARENA_UNITS, e->srec);
+    b.day = calloc(e->dslots * ARENA_UNITS, sizeof(struct sday));
+    if (b.slot == NULL || b.day == NULL) {
+        free(b.slot);
+        free(b.day);
         return RV_ENOMEM;
     }
-    for (size_t k = 0; k < e->slots && e->arena_cap; k++)
-        memcpy(ns + k * ncap * e->srec, e->arena_slot + k * e->arena_cap * e->srec,
-               e->arena_cap * e->srec);
-    for (size_t k = 0; k < e->dslots && e->arena_cap; k++)
-        memcpy(nd + k * ncap * sd, e->arena_day + k * e->arena_cap * sd, e->arena_cap * sd);
-    free(e->arena_slot);
-    free(e->arena_day);
-    e->arena_slot = ns;
-    e->arena_day = nd;
-    e->arena_cap = ncap;
-    for (size_t i = 0; i < e->nunits; i++) {
-        struct unit *u = e->units[i];
-        if (!u->counted)
-            continue;
-        u->s.sstep = ncap * e->srec;
-        u->s.slot = ns + u->idx * e->srec;
-        u->s.dstep = ncap * sd;
-        u->s.day = nd + u->idx * sd;
-    }
+    e->ablk[e->nblk++] = b;
     return RV_OK;
+}
+
+/* Where slot SLOT's record of unit I is, and day slot DSLOT's. */
+static inline unsigned char *arena_rec(const struct rv_agg_engine *e, size_t i, size_t slot)
+{
+    return e->ablk[i / ARENA_UNITS].slot + (slot * ARENA_UNITS + i % ARENA_UNITS) * e->srec;
+}
+
+static inline unsigned char *arena_drec(const struct rv_agg_engine *e, size_t i, size_t dslot)
+{
+    return e->ablk[i / ARENA_UNITS].day +
+           (dslot * ARENA_UNITS + i % ARENA_UNITS) * sizeof(struct sday);
 }
 
 /* Slot of (COUNTRY, VIOLATION) in e->nat, or -1 (not two capitals). */
@@ -1163,7 +1175,7 @@ static struct unit *unit_get(struct rv_agg_engine *e, const char *country, int v
         return NULL;
     if (ns >= 0 && e->nat == NULL && (e->nat = calloc(NAT_SLOTS, sizeof *e->nat)) == NULL)
         return NULL;
-    if (e->nunits == e->arena_cap && arena_grow(e) != RV_OK)
+    if (e->nunits == e->nblk * ARENA_UNITS && arena_grow(e) != RV_OK)
         return NULL;
     /* on its own cache lines */
     u = aligned_alloc(64, (sizeof *u + 63) / 64 * 64);
@@ -1223,10 +1235,10 @@ static int unit_make_counted(struct rv_agg_engine *e, struct unit *u)
         return RV_OK;
     /* its records in the arenas (zero: never used) */
     memset(&u->s, 0, sizeof u->s);
-    u->s.sstep = e->arena_cap * e->srec;
-    u->s.slot = e->arena_slot + u->idx * e->srec;
-    u->s.dstep = e->arena_cap * sizeof(struct sday);
-    u->s.day = e->arena_day + u->idx * sizeof(struct sday);
+    u->s.sstep = ARENA_UNITS * e->srec;
+    u->s.slot = arena_rec(e, u->idx, 0);
+    u->s.dstep = ARENA_UNITS * sizeof(struct sday);
+    u->s.day = arena_drec(e, u->idx, 0);
     u->counted = true;
     u->cfrom = e->closed;
     if (u->zero_past) {
@@ -1743,11 +1755,10 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
          * has come, before the next closing) of unit i sit at index i of
          * their slot: last read a week (a day) ago, asked for a few units
          * on, a few at a time rather than all at once. */
-        const unsigned char *rs[3] = {NULL, NULL, NULL}, *rd[3] = {NULL, NULL, NULL};
-        for (int k = 0; k < 3 && e->arena_cap > 0; k++) {
-            rs[k] = e->arena_slot + mod_of(e->closed + k, e->slots) * e->arena_cap * e->srec;
-            rd[k] = e->arena_day +
-                    mod_of(e->closed + k, e->dslots) * e->arena_cap * sizeof(struct sday);
+        size_t rs[3], rd[3];
+        for (int k = 0; k < 3; k++) {
+            rs[k] = mod_of(e->closed + k, e->slots);
+            rd[k] = mod_of(e->closed + k, e->dslots);
         }
         for (size_t i = 0; i < n; i++) {
             /* what the closings a few units on will read, asked for now:
@@ -1755,10 +1766,10 @@ static int advance(struct rv_agg_engine *e, int64_t now_ms)
              * next */
             if (i + 8 < n)
                 __builtin_prefetch(e->units[i + 8]);
-            if (i % e->pf_step == 0 && i + 8 < n && e->arena_cap > 0) {
+            if (i % e->pf_step == 0 && i + 8 < n) {
                 for (int k = 0; k < 3; k++) {
-                    __builtin_prefetch(rs[k] + (i + 8) * e->srec);
-                    __builtin_prefetch(rd[k] + (i + 8) * sizeof(struct sday));
+                    __builtin_prefetch(arena_rec(e, i + 8, rs[k]));
+                    __builtin_prefetch(arena_drec(e, i + 8, rd[k]));
                 }
             }
             if (i + 4 < n)

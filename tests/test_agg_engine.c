@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rv/agg.h"
+#include "rv/country.h"
 #include "rv/event.h"
 #include "rv/log.h"
 #include "rv/taxonomy.h"
@@ -621,6 +622,152 @@ static void test_params(void)
     CHECK(rv_agg_level_from_name("bad") == -1);
 }
 
+/* ----------------------------------------------------- many series */
+
+#define MS_SERIES 600 /* more than two blocks of the engine's season arenas */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+struct ms_ev {
+    int64_t t;
+    int s, j;
+};
+
+static int cmp_ms_ev(const void *a, const void *b)
+{
+    const struct ms_ev *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return (x->s > y->s) - (x->s < y->s);
+}
+
+static void ms_push(struct rv_agg_engine *e, int s, int64_t h, int j, int64_t t)
+{
+    struct rv_event ev;
+
+    rv_event_init(&ev);
+    snprintf(ev.source, sizeof ev.source, "%s", (mix64((uint64_t)s * 1000003 + (uint64_t)j) & 1)
+                                                    ? "gdelt" : "partnerA");
+    /* named by what it is, not by when it was pushed */
+    snprintf(ev.id, sizeof ev.id, "s%d-%lld-%d", s, (long long)(h / HOUR_MS), j);
+    memcpy(ev.country, rv_country_code_at(s / 12), 3);
+    ev.violation = (uint8_t)(s % 12);
+    ev.kind = RV_KIND_NEWS;
+    ev.time_ms = t;
+    if (rv_agg_engine_push(e, ++g_seq, &ev) != RV_OK)
+        abort();
+}
+
+/* MS_SERIES news series over 16 days, each its own rate, daily cycle and
+ * (every fifth) a burst; REVERSED: the series are first seen in the
+ * opposite order (the first event of every series at the same instant),
+ * so that each gets another place in the engine's tables. */
+static void many_series(bool reversed, struct rec *r, struct rv_agg_engine_stats *st)
+{
+    struct rv_agg_engine *e = engine("{\"baseline_min_weeks\":1,\"warmup_bins\":0,"
+                                     "\"threshold_watch\":1.5,\"threshold_warning\":3,"
+                                     "\"threshold_critical\":6}",
+                                     r);
+    struct ms_ev *evs = malloc(MS_SERIES * 64 * sizeof *evs);
+
+    if (evs == NULL)
+        abort();
+    for (int i = 0; i < MS_SERIES; i++) {
+        int s = reversed ? MS_SERIES - 1 - i : i;
+        ms_push(e, s, T0, -1, T0 + 1000);
+    }
+    for (int64_t h = T0 + HOUR_MS; h < T0 + 16 * DAY_MS; h += HOUR_MS) {
+        size_t n = 0;
+        for (int s = 0; s < MS_SERIES; s++) {
+            uint64_t x = mix64((uint64_t)h ^ ((uint64_t)s << 48));
+            double lam = seasonal_rate(h, 0.2, 0.5) * (1 + s % 7) * 0.5;
+            int k = (int)((double)(x & 0xFFFF) / 65536.0 * 2 * lam + 0.5);
+            if (s % 5 == 0 && h == T0 + 15 * DAY_MS + (s % 24) * HOUR_MS)
+                k += 12;
+            for (int j = 0; j < k && n < MS_SERIES * 64; j++)
+                evs[n++] = (struct ms_ev){h + (int64_t)(mix64(x + (uint64_t)j) % HOUR_MS), s, j};
+        }
+        qsort(evs, n, sizeof *evs, cmp_ms_ev);
+        for (size_t i = 0; i < n; i++)
+            ms_push(e, evs[i].s, h, evs[i].j, evs[i].t);
+    }
+    rv_agg_engine_get_stats(e, st);
+    rv_agg_engine_free(&e);
+    free(evs);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The alert lines of R without their seq numbers, sorted; *N lines. */
+static char **ms_lines(struct rec *r, int *n)
+{
+    char **v = calloc((size_t)r->n + 1, sizeof *v);
+    char *p = r->bytes;
+    int k = 0;
+
+    for (char *nl; p != NULL && (nl = strchr(p, '\n')) != NULL && k < r->n; p = nl + 1) {
+        char *q, *line = strndup(p, (size_t)(nl - p));
+        if (line == NULL)
+            abort();
+        if ((q = strstr(line, "\"seq\":")) != NULL) {
+            char *d = q + 6;
+            while (*d >= '0' && *d <= '9')
+                d++;
+            memmove(q + 6, d, strlen(d) + 1);
+        }
+        v[k++] = line;
+    }
+    qsort(v, (size_t)k, sizeof *v, cmp_str);
+    *n = k;
+    return v;
+}
+
+/* A series' alerts do not depend on where it sits among the others: the
+ * same data with the series met in the opposite order gives the same
+ * alerts (but for their order and seq numbers). */
+static void test_many_series(void)
+{
+    struct rec a, b;
+    struct rv_agg_engine_stats sa, sb;
+    char **la, **lb;
+    int na, nb, same = 1;
+
+    many_series(false, &a, &sa);
+    many_series(true, &b, &sb);
+    CHECK(sa.series == MS_SERIES && sb.series == MS_SERIES);
+    CHECK(a.n >= 50 && a.max_level >= RV_LVL_WARNING);
+    la = ms_lines(&a, &na);
+    lb = ms_lines(&b, &nb);
+    CHECK(na == a.n && nb == b.n);
+    if (na != nb)
+        same = 0;
+    for (int i = 0; same && i < na; i++)
+        if (strcmp(la[i], lb[i]) != 0) {
+            fprintf(stderr, "many series: first difference:\n  %s\n  %s\n", la[i], lb[i]);
+            same = 0;
+        }
+    CHECK(same);
+    printf("many series: %d series, %d / %d alerts in either order (max level %s)%s\n",
+           MS_SERIES, na, nb, rv_agg_level_name(a.max_level), same ? ", the same" : "");
+    for (int i = 0; i < na; i++)
+        free(la[i]);
+    for (int i = 0; i < nb; i++)
+        free(lb[i]);
+    free(la);
+    free(lb);
+    free(a.bytes);
+    free(b.bytes);
+}
+
 int main(void)
 {
     rv_log_set_level(RV_LOG_ERROR);
@@ -636,6 +783,7 @@ int main(void)
     test_late_events();
     test_day_stamped_source();
     test_admin1();
+    test_many_series();
     if (check_failures) {
         fprintf(stderr, "%d failure(s)\n", check_failures);
         return 1;
