@@ -514,6 +514,7 @@ struct parse_arena {
 };
 
 static _Thread_local struct parse_arena tl_arena;
+static _Thread_local bool tl_alloc_failed; /* a cJSON allocation of this thread failed */
 static pthread_key_t arena_key;
 static bool arena_ready;
 
@@ -529,7 +530,18 @@ static void *arena_malloc(size_t n)
             return p;
         }
     }
-    return malloc(n);
+    void *p = malloc(n);
+    if (p == NULL)
+        tl_alloc_failed = true;
+    return p;
+}
+
+bool rv_json_alloc_failed(void)
+{
+    bool f = tl_alloc_failed;
+
+    tl_alloc_failed = false;
+    return f;
 }
 
 static void arena_free(void *p)

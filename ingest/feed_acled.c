@@ -674,7 +674,11 @@ static int parse_json(const char *buf, size_t len, const struct rv_feed_sink *si
     size_t record = 0;
     int rc = RV_OK, k;
 
+    (void)rv_json_alloc_failed();
     root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+    if (!root && rv_json_alloc_failed())
+        return rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload",
+                          len);
     if (!root) {
         size_t off = end && end >= buf && (size_t)(end - buf) <= len ? (size_t)(end - buf) : len;
 

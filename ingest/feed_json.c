@@ -110,7 +110,13 @@ cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err)
         rv_err_set(err, RV_EINVAL, "json: NUL byte in text");
         return NULL;
     }
+    (void)rv_json_alloc_failed();
     root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+    if (root == NULL && rv_json_alloc_failed()) {
+        /* not the payload's fault: the caller may try again later */
+        rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload", len);
+        return NULL;
+    }
     if (root == NULL) {
         size_t off = end != NULL && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
         size_t line = 1, i;
@@ -147,7 +153,7 @@ int rv_feed_json_begin(const char *buf, size_t len, const struct rv_feed_sink *s
         return rv_err_set(err, RV_EINVAL, "payload: NULL buffer");
     *root = rv_feed_json_parse(buf, len, err);
     if (*root == NULL)
-        return RV_EINVAL;
+        return err->code == RV_ENOMEM ? RV_ENOMEM : RV_EINVAL;
     if (!cJSON_IsObject(*root)) {
         cJSON_Delete(*root);
         *root = NULL;

@@ -34,7 +34,9 @@ int rv_feed_rec_emit(const struct rv_feed_rec *r, struct rv_event *ev, int *stop
 
 /* Parses BUF as one JSON value, with "json: ..." / "utf-8: ..." errors
  * (empty payload, NUL byte, syntax error with offset and line, text after
- * the value). Caller owns the result. */
+ * the value; ERR's code RV_ENOMEM, "json: out of memory ...", when the tree
+ * could not be allocated, told apart with rv_json_alloc_failed()). Caller
+ * owns the result. */
 cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err);
 
 /* The common start of a JSON feed parser: checks SINK (callbacks, source

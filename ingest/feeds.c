@@ -85,6 +85,12 @@ struct feed {
     struct feed_cursor cur;   /* worker */
     uint64_t due_ms;          /* monotonic ms; guarded by mu */
     unsigned fails;           /* worker */
+    /* worker: the directory file whose parse last ran out of memory, and
+     * how many polls in a row it did */
+    char nomem_file[256];
+    uint64_t nomem_size;
+    int64_t nomem_mtime_ns;
+    unsigned nomem_tries;
     struct rv_feed_stats stats; /* guarded by mu */
     rv_metric *m_acc, *m_dup, *m_rej;
     rv_metric *m_ok, *m_unch, *m_304, *m_inv, *m_err, *m_skip;
@@ -940,6 +946,44 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Every regular file of the directory after the cursor, in name order. */
+/* The parse of directory file NAME (cursor NC) ran out of memory (ERR):
+ * RV_ENOMEM, tried again after the backoff, until it did so
+ * RV_FEEDS_NOMEM_TRIES polls in a row; then the file is stepped over as one
+ * too big is (cursor written with "skipped", logged, counted): RV_OK. */
+static int nomem_step_over(struct rv_feeds *f, struct feed *fd, const struct feed_cursor *nc,
+                           const char *name, struct rv_errbuf *err)
+{
+    struct feed_cursor sc = *nc;
+    char reason[RV_ERRBUF_SIZE + 32];
+    char *ct;
+    int rc;
+
+    if (fd->nomem_tries > 0 && strcmp(fd->nomem_file, name) == 0 && fd->nomem_size == nc->size &&
+        fd->nomem_mtime_ns == nc->mtime_ns) {
+        fd->nomem_tries++;
+    } else {
+        snprintf(fd->nomem_file, sizeof(fd->nomem_file), "%s", name);
+        fd->nomem_size = nc->size;
+        fd->nomem_mtime_ns = nc->mtime_ns;
+        fd->nomem_tries = 1;
+    }
+    if (fd->nomem_tries < RV_FEEDS_NOMEM_TRIES)
+        return RV_ENOMEM;
+    snprintf(reason, sizeof(reason), "%s (%u polls in a row)", err->msg, fd->nomem_tries);
+    sc.skipped = true;
+    ct = cursor_text(&sc, false, true);
+    if (!ct)
+        return RV_ENOMEM;
+    rc = write_cursor_only(f, fd, ct, err);
+    free(ct);
+    if (rc != RV_OK)
+        return rc;
+    fd->nomem_tries = 0;
+    note_skip(f, fd, name, reason);
+    rv_err_clear(err);
+    return RV_OK;
+}
+
 static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
 {
     DIR *d = opendir(fd->path);
@@ -1020,6 +1064,10 @@ static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
             }
         } else {
             rc = process_payload(f, fd, buf, len, ct, names[i], err);
+            if (rc == RV_ENOMEM && (rc = nomem_step_over(f, fd, &nc, names[i], err)) == RV_OK)
+                nc.skipped = true;
+            else if (rc == RV_OK || rc == RV_EINVAL)
+                fd->nomem_tries = 0;
         }
         free(ct);
         ct = NULL;

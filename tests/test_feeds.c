@@ -996,6 +996,124 @@ static void test_skip_too_big(const char *tmp)
     rv_metrics_free(&m);
 }
 
+/* ------------------------------------------- out of memory in a parse */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RV_TEST_RLIMIT_AS 0 /* the sanitizers reserve terabytes of address space */
+#else
+#define RV_TEST_RLIMIT_AS 1
+#endif
+
+#if RV_TEST_RLIMIT_AS
+#include <sys/resource.h>
+
+#define IODA_HEAD                                                                                  \
+    "{\"type\":\"signals\",\"metadata\":{},\"requestParameters\":{},\"error\":null,"             \
+    "\"perf\":null,\"data\":[[{\"entityType\":\"country\",\"entityCode\":\"TR\","                \
+    "\"datasource\":\"bgp\",\"from\":1706745600,\"until\":1706746500,\"step\":300,"              \
+    "\"nativeStep\":300,\"values\":["
+#define IODA_TAIL "]}]],\"copyright\":\"made by test_feeds\"}\n"
+
+/* The child of test_nomem_skip: its address space capped, a directory
+ * whose first file's JSON tree cannot fit. Exit status: check failures. */
+static void nomem_child(const char *tmp)
+{
+    struct env e;
+    struct rv_feeds *f = NULL;
+    struct rv_feed_stats s;
+    struct rv_errbuf err;
+    struct rv_feed_cfg fc;
+    struct rlimit rl;
+    char dir[512], a[600], b[600], cur[4096];
+    unsigned long vm_pages = 0;
+    FILE *fp;
+
+    snprintf(dir, sizeof(dir), "%s/nomemdir", tmp);
+    CHECK(mkdir(dir, 0700) == 0);
+    snprintf(a, sizeof(a), "%s/a.json", dir);
+    snprintf(b, sizeof(b), "%s/b.json", dir);
+    /* a: 12M numbers (24 MB of text, ~1 GB as a cJSON tree) */
+    fp = fopen(a, "w");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        _exit(1);
+    fputs(IODA_HEAD, fp);
+    for (int i = 0; i < 12 * 1000 * 1000; i++)
+        fputs(i ? ",1" : "1", fp);
+    fputs(IODA_TAIL, fp);
+    CHECK(fclose(fp) == 0);
+    fp = fopen(b, "w");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        _exit(1);
+    fputs(IODA_HEAD "62200,62210,62190" IODA_TAIL, fp);
+    CHECK(fclose(fp) == 0);
+
+    CHECK(rv_event_parse_arena_init() == RV_OK); /* the cJSON hooks, as the daemon has */
+    env_open(&e, tmp, "store-nomem");
+    fp = fopen("/proc/self/statm", "r");
+    CHECK(fp != NULL && fscanf(fp, "%lu", &vm_pages) == 1);
+    if (fp)
+        fclose(fp);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)vm_pages * (rlim_t)sysconf(_SC_PAGESIZE) + (384u << 20);
+    CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+
+    fc = cfg("nomem", "ioda", dir);
+    fc.interval_s = 1;
+    fc.backoff_min_s = 1;
+    fc.backoff_max_s = 1;
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "nomem", RV_FEEDS_NOMEM_TRIES, 30000, &s) == 0);
+    rv_feeds_stop(&f);
+    /* tried RV_FEEDS_NOMEM_TRIES times, then stepped over; b read */
+    CHECK(s.skipped == 1 && s.payloads == 1 && s.accepted == 3);
+    CHECK(s.errors == RV_FEEDS_NOMEM_TRIES - 1);
+    CHECK(strstr(s.last_skipped, "json: out of memory for the tree of a ") != NULL);
+    CHECK(strstr(s.last_skipped, "(3 polls in a row)") != NULL);
+    if (s.skipped != 1)
+        fprintf(stderr, "nomem: skipped %llu payloads %llu invalid %llu last_error '%s'\n",
+                (unsigned long long)s.skipped, (unsigned long long)s.payloads,
+                (unsigned long long)s.invalid, s.last_error);
+    CHECK(count_source(e.st, "nomem") == 3);
+    CHECK(cursor_of(e.st, "feed:nomem", cur, sizeof(cur)) > 0);
+    CHECK(strstr(cur, "\"file\":\"b.json\"") != NULL && strstr(cur, "skipped") == NULL);
+    env_close(&e);
+    _exit(check_failures ? 1 : 0);
+}
+#endif
+
+/* A directory file whose JSON tree does not fit in memory is told apart
+ * from a malformed one (not "syntax error": out of memory), tried again,
+ * then stepped over, so the later files are read. In a child process,
+ * under RLIMIT_AS. */
+static void test_nomem_skip(const char *tmp)
+{
+#if RV_TEST_RLIMIT_AS
+    pid_t pid;
+    int st = 0;
+    uint64_t t0 = rv_mono_ns();
+
+    fflush(NULL);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        nomem_child(tmp);
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (rv_mono_ns() - t0 > 60ull * 1000000000u) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fprintf(stderr, "nomem: the child did not finish in 60 s\n");
+            break;
+        }
+        sleep_ms(50);
+    }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#else
+    (void)tmp;
+    printf("test_nomem_skip: not in a sanitizer build (RLIMIT_AS); make test runs it\n");
+#endif
+}
+
 /* ------------------------------------------------------------ backoff */
 
 /* Every draw within [max(D/2, 1 s), D], and both ends of that range
@@ -1397,6 +1515,7 @@ int main(void)
     test_dir_feed(tmp);
     test_big_payload(tmp);
     test_skip_too_big(tmp);
+    test_nomem_skip(tmp);
     test_sort_bound(tmp);
     test_backoff();
     test_http_feeds(tmp);

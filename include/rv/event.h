@@ -89,6 +89,12 @@ int rv_event_parse(const char *text, size_t len, const char *source, struct rv_e
  * Each thread that parses keeps 64 KiB until it exits. Errors: RV_ENOMEM. */
 int rv_event_parse_arena_init(void);
 
+/* Whether a cJSON allocation of the calling thread failed since its last
+ * call (the flag is cleared). cJSON returns NULL alike for bad JSON and
+ * for memory it could not get; this tells the two apart. Needs the hooks
+ * of rv_event_parse_arena_init(): without them it is always false. */
+bool rv_json_alloc_failed(void);
+
 /* Checks an event built by code (feed parsers): same rules as
  * rv_event_from_json for the fields already set. Errors: RV_EINVAL. */
 int rv_event_validate(const struct rv_event *ev, struct rv_errbuf *err);
