@@ -34,6 +34,8 @@
 #include "rv/taxonomy.h"
 #include "rv/timeutil.h"
 
+#include "feed_json.h"
+
 /* The columns we read, by ACLED's header names. */
 enum {
     AC_EVENT_ID,
@@ -677,8 +679,7 @@ static int parse_json(const char *buf, size_t len, const struct rv_feed_sink *si
     (void)rv_json_alloc_failed();
     root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (!root && rv_json_alloc_failed())
-        return rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload",
-                          len);
+        return rv_feed_json_oom(err, len);
     if (!root) {
         size_t off = end && end >= buf && (size_t)(end - buf) <= len ? (size_t)(end - buf) : len;
 

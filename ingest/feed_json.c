@@ -92,6 +92,22 @@ int rv_feed_rec_emit(const struct rv_feed_rec *r, struct rv_event *ev, int *stop
     return RV_REC_EMITTED;
 }
 
+static _Thread_local bool tl_tree_oom;
+
+int rv_feed_json_oom(struct rv_errbuf *err, size_t len)
+{
+    tl_tree_oom = true;
+    return rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload", len);
+}
+
+bool rv_feed_json_take_oom(void)
+{
+    bool f = tl_tree_oom;
+
+    tl_tree_oom = false;
+    return f;
+}
+
 cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err)
 {
     const char *end = NULL;
@@ -114,7 +130,7 @@ cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err)
     root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (root == NULL && rv_json_alloc_failed()) {
         /* not the payload's fault: the caller may try again later */
-        rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload", len);
+        rv_feed_json_oom(err, len);
         return NULL;
     }
     if (root == NULL) {

@@ -39,6 +39,15 @@ int rv_feed_rec_emit(const struct rv_feed_rec *r, struct rv_event *ev, int *stop
  * owns the result. */
 cJSON *rv_feed_json_parse(const char *buf, size_t len, struct rv_errbuf *err);
 
+/* Sets ERR to "json: out of memory for the tree of a LEN-byte payload"
+ * (RV_ENOMEM) and notes, for this thread, that a payload's JSON tree did
+ * not fit: returns RV_ENOMEM. */
+int rv_feed_json_oom(struct rv_errbuf *err, size_t len);
+/* Whether rv_feed_json_oom() was called on this thread since the last
+ * call (the note is cleared): the feed workers tell a payload too big for
+ * memory from other shortages with it. */
+bool rv_feed_json_take_oom(void);
+
 /* The common start of a JSON feed parser: checks SINK (callbacks, source
  * 1..RV_SOURCE_MAX bytes), the size cap MAX, parses BUF and requires an
  * object. On success *root is the caller's; else an error code with ERR

@@ -51,6 +51,7 @@
 #include "rv/store.h"
 #include "rv/timeutil.h"
 #include "rv/writer.h"
+#include "feed_json.h"
 
 #define FEEDS_MOD "feeds"
 #define FEEDS_FILE_MAX (1024 * 1024)  /* bytes of a feeds file */
@@ -85,11 +86,9 @@ struct feed {
     struct feed_cursor cur;   /* worker */
     uint64_t due_ms;          /* monotonic ms; guarded by mu */
     unsigned fails;           /* worker */
-    /* worker: the directory file whose parse last ran out of memory, and
-     * how many polls in a row it did */
-    char nomem_file[256];
-    uint64_t nomem_size;
-    int64_t nomem_mtime_ns;
+    /* worker: the payload (a hash of its cursor text) whose JSON tree last
+     * did not fit in memory, and how many times in a row */
+    uint64_t nomem_key;
     unsigned nomem_tries;
     struct rv_feed_stats stats; /* guarded by mu */
     rv_metric *m_acc, *m_dup, *m_rej;
@@ -752,6 +751,22 @@ static void sink_reject(void *arg, size_t record, const char *msg)
 /* Parses BUF and writes its events with the cursor CUR_TEXT in the last
  * request. WHAT names the payload in logs. Returns RV_OK, RV_EINVAL (not
  * of the format: cursor written anyway), or a write error (ERR). */
+/* Counts one more time that the payload of cursor text CT had a JSON tree
+ * too big for memory: the count of such times in a row (another payload
+ * starts again at 1). */
+static unsigned nomem_again(struct feed *fd, const char *ct)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (const unsigned char *p = (const unsigned char *)ct; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    if (fd->nomem_tries == 0 || fd->nomem_key != h) {
+        fd->nomem_key = h;
+        fd->nomem_tries = 0;
+    }
+    return ++fd->nomem_tries;
+}
+
 static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf, size_t len,
                            const char *cur_text, const char *what, struct rv_errbuf *err)
 {
@@ -760,6 +775,7 @@ static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf,
     struct rv_cursor_rec cur = {fd->cursor_name, cur_text, strlen(cur_text)};
     struct rv_errbuf perr;
     uint64_t t0 = rv_mono_ns();
+    bool tree_oom = false;
     int rc, prc;
 
     memset(&c, 0, sizeof(c));
@@ -779,7 +795,9 @@ static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf,
     sink.sort_max = (size_t)fd->cfg.sort_max_events;
     sink.sort_run = sink_sort_run;
     rv_err_clear(&perr);
+    (void)rv_feed_json_take_oom();
     prc = fd->parse(buf, len, &sink, &perr);
+    tree_oom = prc == RV_ENOMEM && rv_feed_json_take_oom();
     if (c.sort_runs > 0 && c.rc != RV_EAGAIN) {
         /* more events than the sort may hold (or memory ran short): the
          * payload went out in time-ordered runs, not in time order */
@@ -798,15 +816,35 @@ static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf,
         rc = rv_err_set(err, c.rc, "%s", c.err.msg);
         goto out;
     }
+    if (prc == RV_ENOMEM && tree_oom && nomem_again(fd, cur_text) >= RV_FEEDS_NOMEM_TRIES) {
+        /* this payload's JSON tree did not fit, RV_FEEDS_NOMEM_TRIES times
+         * in a row: it would fill the memory at every try and (in a
+         * directory) hold back every later file. Stepped over like a file
+         * too big: cursor written (no events were: the tree comes first),
+         * logged, counted; read again when it changes. */
+        char reason[RV_ERRBUF_SIZE];
+        snprintf(reason, sizeof(reason), "%.*s (%u tries)", (int)sizeof(reason) - 24, perr.msg,
+                 fd->nomem_tries);
+        fd->nomem_tries = 0;
+        rc = chunk_write(&c, &cur);
+        if (rc != RV_OK) {
+            rv_err_set(err, rc, "%s", c.err.msg);
+            goto out;
+        }
+        note_skip(f, fd, what, reason);
+        rc = RV_OK;
+        goto out;
+    }
     if (prc == RV_ENOMEM) {
         /* not the payload's fault (the sort is bounded and makes shorter
-         * runs when memory runs short; this is a parser's own allocation or
-         * the sort's first block): no cursor, the payload is read again
-         * after the backoff */
+         * runs when memory runs short; this is a parser's own allocation,
+         * the sort's first block or a JSON tree that did not fit this
+         * time): no cursor, the payload is read again after the backoff */
         chunk_release(&c);
         rc = rv_err_set(err, RV_ENOMEM, "%s", perr.msg);
         goto out;
     }
+    fd->nomem_tries = 0;
     if (prc != RV_OK && c.n == 0 && c.accepted + c.dup == 0) {
         /* not of the format at all: record the cursor so the same payload
          * is not re-read and re-logged every interval */
@@ -946,44 +984,6 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Every regular file of the directory after the cursor, in name order. */
-/* The parse of directory file NAME (cursor NC) ran out of memory (ERR):
- * RV_ENOMEM, tried again after the backoff, until it did so
- * RV_FEEDS_NOMEM_TRIES polls in a row; then the file is stepped over as one
- * too big is (cursor written with "skipped", logged, counted): RV_OK. */
-static int nomem_step_over(struct rv_feeds *f, struct feed *fd, const struct feed_cursor *nc,
-                           const char *name, struct rv_errbuf *err)
-{
-    struct feed_cursor sc = *nc;
-    char reason[RV_ERRBUF_SIZE + 32];
-    char *ct;
-    int rc;
-
-    if (fd->nomem_tries > 0 && strcmp(fd->nomem_file, name) == 0 && fd->nomem_size == nc->size &&
-        fd->nomem_mtime_ns == nc->mtime_ns) {
-        fd->nomem_tries++;
-    } else {
-        snprintf(fd->nomem_file, sizeof(fd->nomem_file), "%s", name);
-        fd->nomem_size = nc->size;
-        fd->nomem_mtime_ns = nc->mtime_ns;
-        fd->nomem_tries = 1;
-    }
-    if (fd->nomem_tries < RV_FEEDS_NOMEM_TRIES)
-        return RV_ENOMEM;
-    snprintf(reason, sizeof(reason), "%s (%u polls in a row)", err->msg, fd->nomem_tries);
-    sc.skipped = true;
-    ct = cursor_text(&sc, false, true);
-    if (!ct)
-        return RV_ENOMEM;
-    rc = write_cursor_only(f, fd, ct, err);
-    free(ct);
-    if (rc != RV_OK)
-        return rc;
-    fd->nomem_tries = 0;
-    note_skip(f, fd, name, reason);
-    rv_err_clear(err);
-    return RV_OK;
-}
-
 static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
 {
     DIR *d = opendir(fd->path);
@@ -1064,10 +1064,6 @@ static int poll_dir(struct rv_feeds *f, struct feed *fd, struct rv_errbuf *err)
             }
         } else {
             rc = process_payload(f, fd, buf, len, ct, names[i], err);
-            if (rc == RV_ENOMEM && (rc = nomem_step_over(f, fd, &nc, names[i], err)) == RV_OK)
-                nc.skipped = true;
-            else if (rc == RV_OK || rc == RV_EINVAL)
-                fd->nomem_tries = 0;
         }
         free(ct);
         ct = NULL;

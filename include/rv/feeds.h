@@ -55,11 +55,13 @@
  * (outcome="skipped", stats skipped / last_skipped) and its cursor written
  * with "skipped":true, so the later files go on; transient errors (EINTR,
  * EAGAIN, out of memory or descriptors) leave the cursor and are retried,
- * except that a file whose parse ran out of memory (a JSON tree too big
- * for the memory there is) RV_FEEDS_NOMEM_TRIES polls in a row is skipped
- * as above, its reason saying so (the events written before memory ran
- * out stay; dedup keeps a later re-read of the file from counting them
- * twice), so that it does not hold back the later files for ever.
+ * except that a payload (of any feed) whose JSON tree did not fit in
+ * memory RV_FEEDS_NOMEM_TRIES times in a row is skipped: logged and
+ * counted as skipped, reason "json: out of memory for the tree of a
+ * N-byte payload (3 tries)", its cursor written so that it is read again
+ * only once it changes (no events were written: the tree comes first);
+ * it would otherwise fill the memory at every try and, in a directory,
+ * hold back every later file. Other shortages are retried for ever.
  * A single-file feed larger than max_bytes is skipped the same way but
  * without a cursor: logged and counted at every poll, polled at interval_s.
  * Fetch failures (I/O, HTTP status >= 400, timeouts, an HTTP body past
@@ -95,8 +97,8 @@ struct rv_feeds;
 
 #define RV_FEEDS_CHUNK 5000       /* events per write request */
 #define RV_FEEDS_LOG_REJECTS 10   /* rejected records logged per payload */
-#define RV_FEEDS_NOMEM_TRIES 3    /* a directory's file whose parse runs out of memory this
-                                     many polls in a row is skipped */
+#define RV_FEEDS_NOMEM_TRIES 3    /* a payload whose JSON tree runs out of memory this many
+                                     times in a row is skipped */
 #define RV_FEEDS_NAME_MAX 64
 
 /* One configured feed. Owned strings; free the array with
