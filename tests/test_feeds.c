@@ -1100,6 +1100,27 @@ static void nomem_child(const char *tmp)
     CHECK(strstr(s.last_skipped, "json: out of memory for the tree of a ") != NULL);
     CHECK(cursor_of(e.st, "feed:nomemfile", cur, sizeof(cur)) > 0);
     CHECK(count_source(e.st, "nomemfile") == 0);
+
+    /* ACLED's JSON export goes through its own parse: the same */
+    snprintf(b, sizeof(b), "%s/acled.json", tmp);
+    fp = fopen(b, "w");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        _exit(1);
+    fputs("[", fp);
+    for (int i = 0; i < 12 * 1000 * 1000; i++)
+        fputs(i ? ",1" : "1", fp);
+    fputs("]\n", fp);
+    CHECK(fclose(fp) == 0);
+    fc = cfg("nomemacled", "acled", b);
+    fc.interval_s = 1;
+    fc.backoff_min_s = 1;
+    fc.backoff_max_s = 1;
+    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, "nomemacled", RV_FEEDS_NOMEM_TRIES, 30000, &s) == 0);
+    rv_feeds_stop(&f);
+    CHECK(s.skipped == 1 && s.errors == RV_FEEDS_NOMEM_TRIES - 1 && s.invalid == 0);
+    CHECK(strstr(s.last_skipped, "json: out of memory for the tree of a ") != NULL);
     env_close(&e);
     _exit(check_failures ? 1 : 0);
 }
