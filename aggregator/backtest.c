@@ -73,7 +73,7 @@ static const char usage[] =
     "ndjson, and each must be followed by a file\n"
     "(--format ioda --events a.json --format acled --events b.csv). A file of a\n"
     "feed format is sorted by event time as the feed workers do, holding at most\n"
-    "--sort-max-events events (default 200000, ~115 MB; 0: no sort): a file with\n"
+    "--sort-max-events events (default 200000, ~25-50 MB; 0: no sort): a file with\n"
     "more goes in sorted runs of that many, one after the other, and events then\n"
     "behind the watermark are late. An ndjson file is read in its order, which\n"
     "must be time order (within the allowed lateness).\n"

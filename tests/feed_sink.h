@@ -5,6 +5,7 @@
 #ifndef RV_TEST_FEED_SINK_H
 #define RV_TEST_FEED_SINK_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,42 @@ static inline const struct rv_event *find(const struct collect *c, const char *i
         if (strcmp(c->evs[i].id, id) == 0)
             return &c->evs[i];
     return NULL;
+}
+
+/* The sorted parser of FORMAT (rv_feed_parser_sorted) gives the events of
+ * the plain one, every field the same (compared in the store's encoding),
+ * in time order; SORT_MAX as sink->sort_max (0: the default). */
+static inline bool sorted_same(const char *format, const char *buf, size_t len, size_t sort_max)
+{
+    struct collect a = {0}, b = {0};
+    struct rv_feed_sink sink = {"src", on_emit, on_reject, &b, NULL, sort_max, NULL};
+    struct rv_errbuf ea, eb;
+    unsigned char x[70000], y[70000];
+    bool ok = true;
+    int ra, rb;
+
+    ra = collect_parse(rv_feed_parser(format), "src", buf, len, &a, &ea);
+    rv_err_clear(&eb);
+    rb = rv_feed_parser_sorted(format)(buf, len, &sink, &eb);
+    if (ra != rb || a.n != b.n || a.n == 0 || a.nrej != b.nrej) {
+        fprintf(stderr, "sorted_same %s: rc %d / %d, events %zu / %zu, rejected %zu / %zu\n",
+                format, ra, rb, a.n, b.n, a.nrej, b.nrej);
+        ok = false;
+    }
+    for (size_t i = 0; ok && i < b.n; i++) {
+        const struct rv_event *o = find(&a, b.evs[i].id);
+        int lx = o ? rv_event_encode(o, x, sizeof x) : -1;
+        int ly = rv_event_encode(&b.evs[i], y, sizeof y);
+        if (lx < 0 || lx != ly || memcmp(x, y, (size_t)lx) != 0 ||
+            (sort_max == 0 && i > 0 && b.evs[i].time_ms < b.evs[i - 1].time_ms)) {
+            fprintf(stderr, "sorted_same %s: event %zu (%s) differs or is out of order\n", format,
+                    i, b.evs[i].id);
+            ok = false;
+        }
+    }
+    collect_free(&a);
+    collect_free(&b);
+    return ok;
 }
 
 /* The whole file PATH, NUL-terminated; NULL (after a message) if unreadable. */

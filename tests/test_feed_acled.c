@@ -510,6 +510,9 @@ int main(void)
     test_json();
     test_garbage();
     test_stop(buf, len);
+    /* the payload sort hands on the same events, whole or in runs of 3 */
+    CHECK(sorted_same("acled", buf, len, 0));
+    CHECK(sorted_same("acled", buf, len, 3));
     printf("acled sample: events=%zu rejects=%zu\n", plain.n, plain.nrej);
     collect_free(&plain);
     free(buf);

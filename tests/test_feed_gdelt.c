@@ -570,6 +570,9 @@ int main(void)
     test_unmapped(buf);
     test_garbage();
     test_stop(buf, len);
+    /* the payload sort hands on the same events, whole or in runs of 7 */
+    CHECK(sorted_same("gdelt", buf, len, 0));
+    CHECK(sorted_same("gdelt", buf, len, 7));
     collect_free(&plain);
     free(buf);
     if (check_failures) {

@@ -363,6 +363,13 @@ int main(void)
     test_alerts();
     test_events();
     test_envelope();
+    {
+        /* the payload sort hands on the same events, whole or in runs of 2 */
+        size_t l = 0;
+        char *b = read_data_file("ioda", "signals_raw_country_TR.json", &l);
+        CHECK(b != NULL && sorted_same("ioda", b, l, 0) && sorted_same("ioda", b, l, 2));
+        free(b);
+    }
     if (check_failures) {
         fprintf(stderr, "test_feed_ioda: %d failure(s)\n", check_failures);
         return 1;

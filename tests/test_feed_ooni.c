@@ -548,6 +548,17 @@ int main(void)
     test_aggregation_open_day();
     test_meta();
     test_stop();
+    {
+        /* the payload sort hands on the same events, whole or in runs of 2 */
+        static const char *const files[] = {"measurements_web_connectivity.json",
+                                             "aggregation_web_connectivity_by_day_and_probe_cc.json"};
+        for (size_t i = 0; i < 2; i++) {
+            size_t l = 0;
+            char *b = read_data_file("ooni", files[i], &l);
+            CHECK(b != NULL && sorted_same("ooni", b, l, 0) && sorted_same("ooni", b, l, 2));
+            free(b);
+        }
+    }
     if (check_failures) {
         fprintf(stderr, "test_feed_ooni: %d failure(s)\n", check_failures);
         return 1;

@@ -19,8 +19,8 @@
 #include "rv/err.h"
 #include "rv/event.h"
 
-/* Events rv_feed_parse_sorted holds at most by default (~575 bytes each:
- * ~115 MB). */
+/* Events rv_feed_parse_sorted holds at most by default (each in the
+ * store's encoding, ~100-250 bytes with its key: ~25-50 MB). */
 #define RV_FEED_SORT_MAX_DEFAULT 200000
 
 /* The fields after ARG are optional: NULL / 0 is their default. */
@@ -66,8 +66,8 @@ rv_feed_parse_fn rv_feed_parser_sorted(const char *format);
 /* Runs PARSE on BUF, keeps its good events in memory and, once it has
  * returned, hands them to SINK stable-sorted by time_ms (equal times keep
  * payload order); rejections reach SINK at once, in payload order. Holds
- * at most sink->sort_max events (RV_FEED_SORT_MAX_DEFAULT when 0; ~575
- * bytes each with their strings): a payload with more goes out in runs,
+ * at most sink->sort_max events (RV_FEED_SORT_MAX_DEFAULT when 0), each
+ * in the store's encoding (~100-250 bytes with its key): a payload with more goes out in runs,
  * each run of sort_max events sorted and emitted (after
  * sink->sort_run(N)) when it is full, so it is in time order within each
  * run only. When the held events cannot grow (ENOMEM) the run is the
