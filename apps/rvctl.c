@@ -637,12 +637,13 @@ static int parse_time_arg(const char *s, int64_t *ms)
     long long v;
     if (rv_time_parse_rfc3339(s, ms) == RV_OK)
         return 0;
+    errno = 0;
     v = strtoll(s, &end, 10);
-    if (*s && !*end) {
+    if (*s && !*end && errno == 0) {
         *ms = v;
         return 0;
     }
-    return -1;
+    return -1; /* not a number, or out of range */
 }
 
 static int cmd_query(int argc, char **argv)

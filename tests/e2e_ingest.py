@@ -176,6 +176,8 @@ def main():
         check(rc == 2 and "needs --country and --violation" in err, "query series without filters: exit 2")
         rc, out, err = rvctl("query", "--data", data, "everything")
         check(rc == 2, "query of an unknown view: exit 2")
+        rc, out, err = rvctl("query", "--data", data, "events", "--from", "9" * 20)
+        check(rc == 2 and "is not RFC 3339 or epoch ms" in err, "query --from out of range: exit 2")
         rc, out, err = rvctl("query", "--help")
         check(rc == 0 and out.startswith("usage: rvctl query") and "--since SEQ" in out,
               "query --help: its own usage, exit 0")
