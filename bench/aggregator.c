@@ -123,6 +123,24 @@ static int to_ndjson(void *arg, uint64_t seq, int64_t ingest_ms, const struct rv
     return 0;
 }
 
+/* The whole log through the store with a no-op callback: decoded in place
+ * (VIEW) or with copies. */
+static int read_all(struct rv_store *st, bool view)
+{
+    struct rv_errbuf err;
+    uint64_t lastseq = 0;
+
+    for (uint64_t from = 1;; from = lastseq + 1) {
+        uint64_t before = lastseq;
+        int rc = view ? rv_store_read_log_view(st, from, 4096, noop_view, &lastseq, &err)
+                      : rv_store_read_log(st, from, 4096, noop_log, &lastseq, &err);
+        if (rc != RV_OK)
+            return -1;
+        if (lastseq == before)
+            return 0;
+    }
+}
+
 /* One pass of a cursor over `log` in ENV, every record touched. */
 static int raw_pass(MDB_env *env, uint64_t *n, uint64_t *bytes)
 {
@@ -282,40 +300,22 @@ int main(int argc, char **argv)
         }
         if (rv_store_open(dir, &so, &st, &err) != RV_OK)
             return 1;
-        /* decode only: the store's log read with a callback that does nothing */
-        uint64_t lastseq = 0;
         /* one untimed pass first: the store's map was just opened, and the
          * timed passes below must not pay its first touch (the raw scan
          * does not either) */
-        for (uint64_t from = 1;; from = lastseq + 1) {
-            uint64_t before = lastseq;
-            if (rv_store_read_log_view(st, from, 4096, noop_view, &lastseq, &err) != RV_OK)
-                return 1;
-            if (lastseq == before)
-                break;
-        }
-        lastseq = 0;
+        if (read_all(st, true) != 0)
+            return 1;
+        /* decode only: the store's log read with a callback that does nothing */
         t_start = rv_mono_ns();
-        for (uint64_t from = 1;; from = lastseq + 1) {
-            uint64_t before = lastseq;
-            if (rv_store_read_log(st, from, 4096, noop_log, &lastseq, &err) != RV_OK)
-                return 1;
-            if (lastseq == before)
-                break;
-        }
+        if (read_all(st, false) != 0)
+            return 1;
         double t = secs(rv_mono_ns() - t_start);
         dec_s = t < dec_s ? t : dec_s;
         /* the same without copies (rv_store_read_log_view: what the replay
          * reads with) */
-        lastseq = 0;
         t_start = rv_mono_ns();
-        for (uint64_t from = 1;; from = lastseq + 1) {
-            uint64_t before = lastseq;
-            if (rv_store_read_log_view(st, from, 4096, noop_view, &lastseq, &err) != RV_OK)
-                return 1;
-            if (lastseq == before)
-                break;
-        }
+        if (read_all(st, true) != 0)
+            return 1;
         t = secs(rv_mono_ns() - t_start);
         view_s = t < view_s ? t : view_s;
         /* the replay through the engine (decode + aggregate), as backtest */
