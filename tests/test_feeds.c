@@ -1023,15 +1023,29 @@ static void test_skip_too_big(const char *tmp)
     "\"nativeStep\":300,\"values\":["
 #define IODA_TAIL "]}]],\"copyright\":\"made by test_feeds\"}\n"
 
+/* Runs feed NAME (FORMAT at URL, polled every second, retried after 1 s)
+ * until it has polled POLLS times; its stats in *S. */
+static void nomem_run(struct env *e, const char *name, const char *format, const char *url,
+                      uint64_t polls, struct rv_feed_stats *s)
+{
+    struct rv_feeds *f = NULL;
+    struct rv_errbuf err;
+    struct rv_feed_cfg fc = cfg(name, format, url);
+
+    fc.interval_s = 1;
+    fc.backoff_min_s = 1;
+    fc.backoff_max_s = 1;
+    CHECK_OK(rv_feeds_start(e->st, e->w, &fc, 1, NULL, &f, &err), &err);
+    CHECK(wait_polls(f, name, polls, 30000, s) == 0);
+    rv_feeds_stop(&f);
+}
+
 /* The child of test_nomem_skip: its address space capped, a directory
  * whose first file's JSON tree cannot fit. Exit status: check failures. */
 static void nomem_child(const char *tmp)
 {
     struct env e;
-    struct rv_feeds *f = NULL;
     struct rv_feed_stats s;
-    struct rv_errbuf err;
-    struct rv_feed_cfg fc;
     struct rlimit rl;
     char dir[512], a[600], b[600], cur[4096];
     unsigned long vm_pages = 0;
@@ -1067,13 +1081,7 @@ static void nomem_child(const char *tmp)
     rl.rlim_cur = rl.rlim_max = (rlim_t)vm_pages * (rlim_t)sysconf(_SC_PAGESIZE) + (384u << 20);
     CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
 
-    fc = cfg("nomem", "ioda", dir);
-    fc.interval_s = 1;
-    fc.backoff_min_s = 1;
-    fc.backoff_max_s = 1;
-    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
-    CHECK(wait_polls(f, "nomem", RV_FEEDS_NOMEM_TRIES, 30000, &s) == 0);
-    rv_feeds_stop(&f);
+    nomem_run(&e, "nomem", "ioda", dir, RV_FEEDS_NOMEM_TRIES, &s);
     /* tried RV_FEEDS_NOMEM_TRIES times, then stepped over; b read */
     CHECK(s.skipped == 1 && s.payloads == 1 && s.accepted == 3);
     CHECK(s.errors == RV_FEEDS_NOMEM_TRIES - 1);
@@ -1089,13 +1097,7 @@ static void nomem_child(const char *tmp)
 
     /* the same file as a feed of its own: tried, skipped with its cursor,
      * then left alone (not parsed again) while it does not change */
-    fc = cfg("nomemfile", "ioda", a);
-    fc.interval_s = 1;
-    fc.backoff_min_s = 1;
-    fc.backoff_max_s = 1;
-    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
-    CHECK(wait_polls(f, "nomemfile", RV_FEEDS_NOMEM_TRIES + 1, 30000, &s) == 0);
-    rv_feeds_stop(&f);
+    nomem_run(&e, "nomemfile", "ioda", a, RV_FEEDS_NOMEM_TRIES + 1, &s);
     CHECK(s.skipped == 1 && s.errors == RV_FEEDS_NOMEM_TRIES - 1 && s.unchanged >= 1);
     CHECK(strstr(s.last_skipped, "json: out of memory for the tree of a ") != NULL);
     CHECK(cursor_of(e.st, "feed:nomemfile", cur, sizeof(cur)) > 0);
@@ -1112,13 +1114,7 @@ static void nomem_child(const char *tmp)
         fputs(i ? ",1" : "1", fp);
     fputs("]\n", fp);
     CHECK(fclose(fp) == 0);
-    fc = cfg("nomemacled", "acled", b);
-    fc.interval_s = 1;
-    fc.backoff_min_s = 1;
-    fc.backoff_max_s = 1;
-    CHECK_OK(rv_feeds_start(e.st, e.w, &fc, 1, NULL, &f, &err), &err);
-    CHECK(wait_polls(f, "nomemacled", RV_FEEDS_NOMEM_TRIES, 30000, &s) == 0);
-    rv_feeds_stop(&f);
+    nomem_run(&e, "nomemacled", "acled", b, RV_FEEDS_NOMEM_TRIES, &s);
     CHECK(s.skipped == 1 && s.errors == RV_FEEDS_NOMEM_TRIES - 1 && s.invalid == 0);
     CHECK(strstr(s.last_skipped, "json: out of memory for the tree of a ") != NULL);
     env_close(&e);
