@@ -97,7 +97,8 @@ static _Thread_local bool tl_tree_oom;
 int rv_feed_json_oom(struct rv_errbuf *err, size_t len)
 {
     tl_tree_oom = true;
-    return rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload", len);
+    return rv_err_set(err, RV_ENOMEM, "json: out of memory for the tree of a %zu-byte payload",
+                      len);
 }
 
 bool rv_feed_json_take_oom(void)

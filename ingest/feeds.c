@@ -748,9 +748,6 @@ static void sink_reject(void *arg, size_t record, const char *msg)
     }
 }
 
-/* Parses BUF and writes its events with the cursor CUR_TEXT in the last
- * request. WHAT names the payload in logs. Returns RV_OK, RV_EINVAL (not
- * of the format: cursor written anyway), or a write error (ERR). */
 /* Counts one more time that the payload of cursor text CT had a JSON tree
  * too big for memory: the count of such times in a row (another payload
  * starts again at 1). */
@@ -760,13 +757,16 @@ static unsigned nomem_again(struct feed *fd, const char *ct)
 
     for (const unsigned char *p = (const unsigned char *)ct; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
-    if (fd->nomem_tries == 0 || fd->nomem_key != h) {
+    if (fd->nomem_key != h) {
         fd->nomem_key = h;
         fd->nomem_tries = 0;
     }
     return ++fd->nomem_tries;
 }
 
+/* Parses BUF and writes its events with the cursor CUR_TEXT in the last
+ * request. WHAT names the payload in logs. Returns RV_OK, RV_EINVAL (not
+ * of the format: cursor written anyway), or a write error (ERR). */
 static int process_payload(struct rv_feeds *f, struct feed *fd, const char *buf, size_t len,
                            const char *cur_text, const char *what, struct rv_errbuf *err)
 {

@@ -550,8 +550,9 @@ int main(void)
     test_stop();
     {
         /* the payload sort hands on the same events, whole or in runs of 2 */
-        static const char *const files[] = {"measurements_web_connectivity.json",
-                                             "aggregation_web_connectivity_by_day_and_probe_cc.json"};
+        static const char *const files[] = {
+            "measurements_web_connectivity.json",
+            "aggregation_web_connectivity_by_day_and_probe_cc.json"};
         for (size_t i = 0; i < 2; i++) {
             size_t l = 0;
             char *b = read_data_file("ooni", files[i], &l);
